@@ -1,0 +1,67 @@
+"""The WorktreeRegistryActor: the single owner of reservations (lock paths, worktree paths, branches).
+
+Every active task holds claims from submit until it is terminal. A new submission whose claims collide with
+a held one is refused with :class:`Conflict` naming the holder; because one actor owns every claim, two
+submissions racing for the same path cannot both win.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from actors.base import Actor
+from actors.messages import Release, Reservations, Reserve
+from host_runner.claims import Claim
+from host_runner.errors import Conflict
+
+logger = logging.getLogger(__name__)
+
+Owner = tuple[str, str]
+
+
+def _paths_collide(first: str, second: str) -> bool:
+    """Same path, or one inside the other."""
+    if first == second:
+        return True
+    shorter, longer = sorted((first, second), key=len)
+    return longer.startswith(shorter.rstrip(os.sep) + os.sep)
+
+
+def collides(first: Claim, second: Claim) -> bool:
+    if first.kind != second.kind:
+        return False
+    if first.kind == "path":
+        return _paths_collide(first.key, second.key)
+    return first.key == second.key
+
+
+class WorktreeRegistryActor(Actor):
+    """Holds claims per owner (task_id, run_id)."""
+
+    asked = frozenset({Reserve, Reservations})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._claims: dict[Owner, tuple[Claim, ...]] = {}
+
+    def on_reserve(self, message: Reserve) -> None:
+        for owner, held in self._claims.items():
+            if owner == message.owner:
+                continue
+            for claim in message.claims:
+                for other in held:
+                    if collides(claim, other):
+                        raise Conflict(
+                            f"{claim.label} {claim.key} collides with {other.label} {other.key} "
+                            f"held by active task {owner[0]} (run {owner[1]})",
+                            holder=owner[0],
+                        )
+        if message.claims:
+            self._claims[message.owner] = self._claims.get(message.owner, ()) + message.claims
+
+    def on_release(self, message: Release) -> None:
+        self._claims.pop(message.owner, None)
+
+    def on_reservations(self, message: Reservations) -> list[tuple[Owner, Claim]]:
+        return [(owner, claim) for owner, claims in self._claims.items() for claim in claims]

@@ -1,0 +1,185 @@
+"""The SupervisorActor: accepts submissions, admits them in FIFO order, and runs one TaskActor per admitted run.
+
+It owns the queue and the set of running TaskActors. Reads are answered from the store (plus the live tails
+of running tasks' log files), never by waiting on a process. At start it recovers what an earlier runner
+process left active: queued runs are queued again in their order, running ones are re-adopted (or finished
+from what their wrapper recorded) before any new submission is handled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from dataclasses import replace
+from typing import Any
+
+import pykka
+
+from actors.base import Actor
+from actors.messages import (
+    Cancel,
+    CancelResult,
+    CancelTask,
+    GetTask,
+    ListTasks,
+    Release,
+    Reserve,
+    StatusChanged,
+    Submit,
+    SubmitResult,
+    TaskEnded,
+)
+from actors.task import TaskActor, TaskServices
+from host_runner.claims import claims_for
+from host_runner.errors import Conflict
+from host_runner.models import TaskRecord, TaskRequest, utc_now
+from host_runner.process import RunFiles, read_tail
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+
+class SupervisorActor(Actor):
+    """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
+
+    asked = frozenset({Submit, GetTask, ListTasks, CancelTask})
+
+    def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
+        super().__init__()
+        self.services = services
+        self.config = services.config
+        self.store = services.store
+        self.registry = registry
+        self.queue: deque[Key] = deque()
+        self.queued_requests: dict[Key, TaskRequest] = {}
+        self.running: dict[Key, pykka.ActorRef[Any]] = {}
+        self.end_waiters: dict[Key, list[threading.Event]] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def on_start(self) -> None:
+        # TaskActors report back to us; they need our ref, which exists only now.
+        self.services = TaskServices(
+            config=self.config, store=self.store, reactor=self.services.reactor, supervisor=self.actor_ref,
+            callbacks=self.services.callbacks, environment=self.services.environment,
+        )
+        self._recover()
+        self._admit()
+
+    def on_stop(self) -> None:
+        # Stopping TaskActors leaves their processes running: a restarted runner re-adopts them.
+        for ref in list(self.running.values()):
+            ref.stop(block=True, timeout=10)
+        self.running.clear()
+
+    def _recover(self) -> None:
+        for record in self.store.active():
+            request = self.store.get_request(record.task_id, record.run_id)
+            if request is None:
+                continue
+            try:
+                self.registry.ask(Reserve(record.key, claims_for(request)))
+            except Conflict as exc:
+                logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message)
+            if record.status == "queued":
+                self.queue.append(record.key)
+                self.queued_requests[record.key] = request
+            else:
+                logger.info("re-adopting task %s run %s (pid %s)", record.task_id, record.run_id, record.pid)
+                self.running[record.key] = TaskActor.start(record, request, self.services, adopt=True)
+        if self.queue or self.running:
+            logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
+
+    # --- submissions -----------------------------------------------------------------------------------------
+    def on_submit(self, message: Submit) -> SubmitResult:
+        request = message.request
+        existing = self.store.get(request.task_id, request.run_id)
+        if existing is not None:
+            return SubmitResult(self._with_live_tails(existing), created=False)
+        latest = self.store.get(request.task_id)
+        if latest is not None and latest.active:
+            raise Conflict(
+                f"task {request.task_id} already has an active run {latest.run_id}; cancel it or wait for it to end",
+                holder=request.task_id,
+            )
+        key = (request.task_id, request.run_id)
+        self.registry.ask(Reserve(key, claims_for(request)))  # raises Conflict naming the holder
+        now = utc_now()
+        record = TaskRecord(
+            task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
+            executor=self.config.executor, status="queued", message="queued", created_at=now, updated_at=now,
+            timeout_seconds=request.timeout_seconds, workspace=request.workspace,
+            log_dir=str(RunFiles.for_run(self.config.runs_dir, request.task_id, request.run_id).directory),
+        )
+        try:
+            self.store.insert(record, request)
+        except BaseException:
+            self.registry.tell(Release(key))
+            raise
+        self.queue.append(key)
+        self.queued_requests[key] = request
+        self._admit()
+        return SubmitResult(record, created=True)
+
+    def _admit(self) -> None:
+        while self.queue and len(self.running) < self.config.max_concurrency:
+            key = self.queue.popleft()
+            request = self.queued_requests.pop(key)
+            record = self.store.get(*key)
+            if record is None or not record.active:
+                continue
+            self.running[key] = TaskActor.start(record, request, self.services)
+
+    def on_task_ended(self, message: TaskEnded) -> None:
+        key = message.record.key
+        ref = self.running.pop(key, None)
+        if ref is not None:
+            ref.stop(block=False)
+        self.registry.tell(Release(key))
+        for event in self.end_waiters.pop(key, []):
+            event.set()
+        self._admit()
+
+    # --- cancel ----------------------------------------------------------------------------------------------
+    def on_cancel_task(self, message: CancelTask) -> CancelResult:
+        record = self.store.get(message.task_id)
+        if record is None or not record.active:
+            return CancelResult(record, None)
+        key = record.key
+        if key in self.queued_requests:  # never started: end it here
+            request = self.queued_requests.pop(key)
+            self.queue.remove(key)
+            now = utc_now()
+            record = record.evolve(status="canceled", message=message.message, finished_at=now)
+            self.store.update(record)
+            if request.status_callback_url:
+                self.services.callbacks.tell(
+                    StatusChanged(record, request.status_callback_url, request.status_callback_token)
+                )
+            self.registry.tell(Release(key))
+            return CancelResult(record, None)
+        ref = self.running.get(key)
+        if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery
+            logger.error("task %s is %s but has no actor", record.task_id, record.status)
+            return CancelResult(record, None)
+        ref.tell(Cancel(message.message))
+        event = threading.Event()
+        self.end_waiters.setdefault(key, []).append(event)
+        return CancelResult(record, event)
+
+    # --- reads -----------------------------------------------------------------------------------------------
+    def on_get_task(self, message: GetTask) -> TaskRecord | None:
+        record = self.store.get(message.task_id)
+        return self._with_live_tails(record) if record is not None else None
+
+    def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
+        records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit)
+        return [self._with_live_tails(record) for record in records]
+
+    def _with_live_tails(self, record: TaskRecord) -> TaskRecord:
+        """While a task runs its output is only on disk: show the current tails."""
+        if record.status != "running" or not record.log_dir:
+            return record
+        files = RunFiles.for_run(self.config.runs_dir, record.task_id, record.run_id)
+        return replace(record, stdout=read_tail(files.stdout), stderr=read_tail(files.stderr))

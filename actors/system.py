@@ -1,0 +1,67 @@
+"""Starting and stopping the whole actor system in a fixed order (and the reverse order on the way down)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pykka
+
+from actors.callbacks import CallbackActor
+from actors.registry import WorktreeRegistryActor
+from actors.supervisor import SupervisorActor
+from actors.task import TaskServices
+from host_runner.config import Config
+from host_runner.reactor import Reactor
+from host_runner.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class ActorSystem:
+    """The store, the reactor thread and the long-lived actors of one runner process."""
+
+    def __init__(self, config: Config, environment: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.environment = dict(os.environ if environment is None else environment)
+        self.store: Store | None = None
+        self.reactor: Reactor | None = None
+        self.registry: pykka.ActorRef[Any] | None = None
+        self.callbacks: pykka.ActorRef[Any] | None = None
+        self.supervisor: pykka.ActorRef[Any] | None = None
+
+    @classmethod
+    def start(cls, config: Config, environment: Mapping[str, str] | None = None) -> ActorSystem:
+        system = cls(config, environment)
+        system._start()
+        return system
+
+    def _start(self) -> None:
+        self.config.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.config.db_path)
+        self.reactor = Reactor()
+        self.reactor.start()
+        self.registry = WorktreeRegistryActor.start()
+        self.callbacks = CallbackActor.start(self.config, self.reactor)
+        services = TaskServices(
+            config=self.config, store=self.store, reactor=self.reactor, supervisor=None,  # type: ignore[arg-type]
+            callbacks=self.callbacks, environment=self.environment,
+        )
+        self.supervisor = SupervisorActor.start(services, self.registry)
+        logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d", self.config.executor,
+                    self.config.data_dir, self.config.max_concurrency)
+
+    def stop(self) -> None:
+        """Stop in reverse start order. Running task processes are left running for the next start to adopt."""
+        for ref in (self.supervisor, self.callbacks, self.registry):
+            if ref is not None and ref.is_alive():
+                ref.stop(block=True, timeout=15)
+        if self.reactor is not None:
+            self.reactor.stop()
+        if self.store is not None:
+            self.store.close()
+        self.supervisor = self.callbacks = self.registry = None
+        self.reactor = self.store = None
+        logger.info("host-runner stopped")

@@ -1,0 +1,273 @@
+"""The TaskActor: owns one run from workspace preparation to the terminal record.
+
+Phases: ``starting`` (workspace prepared and process started in a helper thread) → ``running`` (the reactor
+tells us when the process exits or the timeout passes) → ``ending`` (workspace cleaned in a helper thread) →
+``done``. The inbox never waits on anything, so a cancel is handled in every phase. Each transition is written
+to the store before the supervisor and the CallbackActor hear of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from actors.base import Actor, tell_if_alive
+from actors.messages import Cancel, StatusChanged, TaskEnded
+from host_runner.config import Config
+from host_runner.executors import LaunchError, build_process_spec
+from host_runner.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
+from host_runner.models import TaskRecord, TaskRequest, utc_now
+from host_runner.process import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
+from host_runner.reactor import Reactor, Timer
+from host_runner.store import Store
+from host_runner.workspaces import Workspace, WorkspaceError, workspace_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskServices:
+    """What every TaskActor needs from the rest of the system."""
+
+    config: Config
+    store: Store
+    reactor: Reactor
+    supervisor: pykka.ActorRef[Any]
+    callbacks: pykka.ActorRef[Any]
+    environment: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+# Messages a TaskActor sends itself (from helper threads and the reactor).
+@dataclass(frozen=True)
+class _Started:
+    launcher: Launcher | None
+    launched: Launched | None
+    error: BaseException | None
+
+
+@dataclass(frozen=True)
+class _Exited:
+    pass
+
+
+@dataclass(frozen=True)
+class _TimedOut:
+    pass
+
+
+@dataclass(frozen=True)
+class _KillNow:
+    pass
+
+
+@dataclass(frozen=True)
+class _CleanedUp:
+    status: str
+    message: str
+    exit_code: int | None
+    fields: dict[str, Any]
+
+
+def describe_exit(outcome: ExitStatus | None) -> tuple[str, str, int | None]:
+    """Status, message and exit code of a run that ended by itself."""
+    if outcome is None:
+        return "failed", "the process ended without recording an exit status", None
+    if outcome.error:
+        return "failed", outcome.error, outcome.exit_code
+    if outcome.exit_code == 0:
+        return "success", "completed", 0
+    if outcome.signal:
+        return "failed", f"killed by {signal_name(outcome.signal)}", outcome.exit_code
+    return "failed", f"exited with code {outcome.exit_code}", outcome.exit_code
+
+
+class TaskActor(Actor):
+    """One run of one task. Started by the SupervisorActor, which stops it after :class:`TaskEnded`."""
+
+    def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False):
+        super().__init__()
+        self.record = record
+        self.request = request
+        self.services = services
+        self.files = RunFiles(Path(record.log_dir or "."))
+        self.workspace: Workspace | None = None
+        self.launcher: Launcher | None = None
+        self.adopt = adopt
+        self.phase = "starting"
+        self.cancel_message: str | None = None
+        self.timed_out = False
+        self.timers: list[Timer] = []
+        self.wait_for_start: Callable[[float], Any] | None = None
+
+    # --- starting -------------------------------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.wait_for_start = self.in_background(self._prepare_and_start, self._started)
+
+    def on_stop(self) -> None:
+        """The runner is stopping. A running process is left running for the next runner to adopt; one being
+        started right now is waited for and recorded as running, so that it is adopted, not started twice."""
+        if self.phase == "starting" and self.wait_for_start is not None:
+            started = self.wait_for_start(60)
+            if started is not None:
+                self.on__started(started)
+
+    @staticmethod
+    def _started(result: Any, error: BaseException | None) -> _Started:
+        launcher, launched = result if result else (None, None)
+        return _Started(launcher, launched, error)
+
+    def _prepare_and_start(self) -> tuple[Launcher, Launched]:
+        """Helper thread: the blocking part of starting (directories, workspace, fork/exec)."""
+        self.workspace = workspace_for(self.request, self.files)
+        launcher = self._make_launcher()
+        return launcher, launcher.start()
+
+    def _make_launcher(self) -> Launcher:
+        config = self.services.config
+        if self.adopt:
+            pid, ticks = self.record.pid, self.record.pid_start_ticks
+            # The pid alone is not enough: after a reboot or a long downtime it may name another process.
+            alive = pid is not None and ticks is not None and start_ticks(pid) == ticks
+            return AdoptedLauncher(pid, alive, self.files, self.services.reactor, config.kill_grace_seconds)
+        self.files.create()
+        assert self.workspace is not None
+        cwd = self.workspace.prepare()
+        if self.record.executor == "mock":
+            return MockLauncher(self.request.prompt, self.files, self.services.reactor, config.mock_seconds)
+        spec = build_process_spec(config, self.request, cwd, self.services.environment)
+        return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds)
+
+    def on__started(self, message: _Started) -> None:
+        if message.error is not None or message.launcher is None or message.launched is None:
+            error = message.error
+            if isinstance(error, (LaunchError, WorkspaceError)):
+                text = str(error)
+            elif isinstance(error, OSError):
+                text = f"cannot start the task: {error.strerror or error}"
+            else:
+                logger.error("task %s failed to start", self.record.task_id, exc_info=error)
+                text = "internal error while starting the task; see the runner log"
+            self._end("failed", text, None)
+            return
+        self.launcher = message.launcher
+        launched = message.launched
+        if not self.adopt:
+            self._transition(
+                status="running", message="running", started_at=utc_now(), pid=launched.pid,
+                pid_start_ticks=launched.pid_start_ticks, container_id=launched.container_id,
+            )
+        self.phase = "running"
+        self.launcher.watch(self.tell_later(_Exited()))
+        self.timers.append(self.services.reactor.call_later(self._remaining_timeout(), self.tell_later(_TimedOut())))
+        if self.cancel_message is not None:  # a cancel arrived while we were starting
+            self._terminate()
+
+    def _remaining_timeout(self) -> float:
+        if not self.adopt or not self.record.started_at:
+            return self.record.timeout_seconds
+        started = datetime.strptime(self.record.started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+        return max(0.0, self.record.timeout_seconds - elapsed)
+
+    # --- running ---------------------------------------------------------------------------------------------
+    def on_cancel(self, message: Cancel) -> None:
+        if self.phase not in ("starting", "running") or self.cancel_message is not None or self.timed_out:
+            return
+        self.cancel_message = message.message
+        if self.phase == "running":
+            self._terminate()
+
+    def on__timed_out(self, message: _TimedOut) -> None:
+        if self.phase == "running" and self.cancel_message is None:
+            self.timed_out = True
+            self._terminate()
+
+    def _terminate(self) -> None:
+        """TERM the run now, KILL it after the grace period (the exit arrives as :class:`_Exited`)."""
+        assert self.launcher is not None
+        grace = self.services.config.kill_grace_seconds
+        self.launcher.stop(force=grace <= 0)
+        if grace > 0:
+            self.timers.append(self.services.reactor.call_later(grace, self.tell_later(_KillNow())))
+
+    def on__kill_now(self, message: _KillNow) -> None:
+        if self.phase == "running" and self.launcher is not None:
+            logger.info("task %s ignored SIGTERM for %ss; killing its group", self.record.task_id,
+                        self.services.config.kill_grace_seconds)
+            self.launcher.stop(force=True)
+
+    def on__exited(self, message: _Exited) -> None:
+        if self.phase != "running" or self.launcher is None:
+            return
+        for timer in self.timers:
+            timer.cancel()
+        outcome = self.launcher.outcome()
+        self.launcher.after_exit()
+        exit_code = outcome.exit_code if outcome else None
+        if self.cancel_message is not None:
+            self._end("canceled", self.cancel_message, exit_code)
+        elif self.timed_out:
+            self._end("failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code)
+        elif self.adopt and outcome is None:
+            self._end("failed", "lost: runner restarted and the process was gone", None)
+        else:
+            self._end(*describe_exit(outcome))
+
+    # --- ending ----------------------------------------------------------------------------------------------
+    def _end(self, status: str, message: str, exit_code: int | None) -> None:
+        self.phase = "ending"
+        if self.cancel_message is not None and status == "failed" and self.launcher is None:
+            status, message = "canceled", self.cancel_message
+        workspace = self.workspace or workspace_for(self.request, self.files)
+        self.in_background(
+            workspace.cleanup, lambda fields, error: _CleanedUp(status, message, exit_code, fields or {})
+        )
+
+    def on__cleaned_up(self, message: _CleanedUp) -> None:
+        self.phase = "done"
+        self._transition(
+            status=message.status, message=message.message, exit_code=message.exit_code, finished_at=utc_now(),
+            stdout=read_tail(self.files.stdout), stderr=read_tail(self.files.stderr),
+            extra={**self.record.extra, **message.fields},
+        )
+        logger.info("task %s run %s ended %s: %s", self.record.task_id, self.record.run_id, message.status,
+                    message.message)
+        self.services.supervisor.tell(TaskEnded(self.record))
+
+    def on_handler_failure(self, message: Any) -> None:
+        """A bug in a handler must not strand a process: stop it and end the task as failed."""
+        if self.phase == "running" and self.launcher is not None:
+            self.launcher.stop(force=True)
+            self.cancel_message = self.cancel_message or "internal error in the runner; see its log"
+            return  # the exit notification ends the task
+        if self.phase in ("starting", "running"):
+            self._end("failed", "internal error in the runner; see its log", None)
+            return
+        # Failing while ending: free the supervisor's slot all the same, with the best record we can keep.
+        self.phase = "done"
+        self.record = self.record.evolve(status="failed", message="internal error in the runner; see its log",
+                                         finished_at=self.record.finished_at or utc_now())
+        try:
+            self.services.store.update(self.record)
+        except Exception:
+            logger.exception("could not persist the failure of task %s", self.record.task_id)
+        self.services.supervisor.tell(TaskEnded(self.record))
+
+    # --- bookkeeping -----------------------------------------------------------------------------------------
+    def _transition(self, **changes: Any) -> None:
+        """Persist a change of the record, then tell the callback receiver about it."""
+        self.record = self.record.evolve(**changes)
+        self.services.store.update(self.record)
+        if self.request.status_callback_url:
+            tell_if_alive(
+                self.services.callbacks,
+                StatusChanged(self.record, self.request.status_callback_url, self.request.status_callback_token),
+            )
+

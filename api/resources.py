@@ -1,0 +1,115 @@
+"""REST resources. Each one parses the request, sends one message to the supervisor and renders the answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import falcon
+import pykka
+
+from actors.messages import CancelTask, GetTask, ListTasks, Submit, SubmitResult
+from api.errors import ApiError, validation_error
+from host_runner.config import Config
+from host_runner.errors import Conflict
+from host_runner.models import STATUSES, ValidationError, parse_task_request
+
+MAX_BODY_BYTES = 1024 * 1024
+ASK_TIMEOUT_SECONDS = 30.0
+
+
+def ask(actor: pykka.ActorRef[Any], message: Any) -> Any:
+    """Ask an actor, turning 'it did not answer in time' into a 503 rather than a hung request."""
+    try:
+        return actor.ask(message, timeout=ASK_TIMEOUT_SECONDS)
+    except pykka.Timeout:
+        raise ApiError(falcon.HTTP_503, "the runner is too busy to answer; try again") from None
+    except pykka.ActorDeadError:
+        raise ApiError(falcon.HTTP_503, "the runner is shutting down") from None
+
+
+def read_json(req: falcon.Request) -> Any:
+    """The request body as JSON: 413 over 1 MiB, 415 for a non-JSON content type, 400 if malformed."""
+    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
+        raise ApiError(falcon.HTTP_413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if req.content_type and req.content_type.split(";")[0].strip().lower() not in ("application/json", ""):
+        raise ApiError(falcon.HTTP_415, "the body must be JSON (Content-Type: application/json)")
+    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(falcon.HTTP_413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        raise ApiError(falcon.HTTP_400, "the body is empty; a JSON object is expected")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+        raise ApiError(falcon.HTTP_400, f"the body is not valid JSON: {reason}") from None
+
+
+def render(resp: falcon.Response, status: str, body: Any) -> None:
+    resp.status = status
+    resp.media = body
+
+
+class TasksResource:
+    """``POST /tasks`` and ``/tasks/submit`` (submit), ``GET /tasks`` (list)."""
+
+    def __init__(self, supervisor: pykka.ActorRef[Any], config: Config) -> None:
+        self.supervisor = supervisor
+        self.config = config
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        try:
+            request = parse_task_request(body, default_timeout=self.config.default_timeout_seconds)
+        except ValidationError as exc:
+            raise validation_error(exc.field, exc.message) from None
+        try:
+            result: SubmitResult = ask(self.supervisor, Submit(request))
+        except Conflict as exc:
+            raise ApiError(falcon.HTTP_409, exc.message, holder_task_id=exc.holder) from None
+        resp.location = f"/tasks/{request.task_id}"
+        render(resp, falcon.HTTP_202 if result.created else falcon.HTTP_200, result.record.to_public())
+
+    on_post_submit = on_post
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status = req.get_param("status")
+        if status is not None and status not in STATUSES:
+            raise validation_error("status", f"must be one of {', '.join(STATUSES)}")
+        try:
+            limit = req.get_param_as_int("limit", min_value=1, max_value=1000, default=100)
+        except falcon.HTTPInvalidParam:
+            raise validation_error("limit", "must be an integer between 1 and 1000") from None
+        records = ask(self.supervisor, ListTasks(status, req.get_param("project_id"), limit))
+        render(resp, falcon.HTTP_200, {"tasks": [record.to_public() for record in records], "count": len(records)})
+
+
+class TaskResource:
+    """``GET /tasks/{task_id}`` and ``POST /tasks/{task_id}/cancel``."""
+
+    def __init__(self, supervisor: pykka.ActorRef[Any], config: Config) -> None:
+        self.supervisor = supervisor
+        self.config = config
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
+        record = ask(self.supervisor, GetTask(task_id))
+        if record is None:
+            raise ApiError(falcon.HTTP_404, f"no task {task_id}")
+        render(resp, falcon.HTTP_200, record.to_public())
+
+    def on_post_cancel(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
+        result = ask(self.supervisor, CancelTask(task_id))
+        if result.record is None:
+            raise ApiError(falcon.HTTP_404, f"no task {task_id}")
+        record = result.record
+        if result.ended is not None:
+            # Answer with the final record: wait (here, not in an actor) for the group to be gone.
+            result.ended.wait(self.config.kill_grace_seconds + 10)
+            record = ask(self.supervisor, GetTask(task_id)) or record
+        render(resp, falcon.HTTP_200, record.to_public())
+
+
+class HealthResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        render(resp, falcon.HTTP_200, {"status": "ok"})

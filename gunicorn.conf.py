@@ -1,0 +1,37 @@
+"""gunicorn settings for host-runner: ``gunicorn -c gunicorn.conf.py 'api.app:create_app()'``.
+
+One worker, because all task state lives in actors inside one process: a second worker would run a second
+supervisor with its own queue and reservations, and two processes could then start the same task or let two
+tasks write the same files. Concurrency comes from the gthread worker's threads instead. The app is not
+preloaded: the actors (and their threads) must start in the worker, after fork, never in the master.
+"""
+
+import os
+import sys
+
+from host_runner.config import ConfigError, load_config
+
+try:
+    _config = load_config()
+except ConfigError as exc:  # refuse to start, saying which variable is wrong
+    print(f"host-runner: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+bind = _config.bind
+workers = 1
+worker_class = "gthread"
+threads = int(os.environ.get("HOST_RUNNER_THREADS", "16"))
+preload_app = False
+# Long enough for the actors to stop cleanly (task processes keep running and are re-adopted on start).
+graceful_timeout = 30
+timeout = 60
+accesslog = os.environ.get("HOST_RUNNER_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = _config.log_level.lower()
+
+
+def worker_exit(server, worker):
+    """Stop the worker's actors in reverse start order before the process ends."""
+    from api.app import shutdown
+
+    shutdown()

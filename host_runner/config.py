@@ -1,0 +1,158 @@
+"""Settings: every ``HOST_RUNNER_*`` environment variable, read once into a typed, validated :class:`Config`.
+
+A bad value raises :class:`ConfigError` whose message names the variable, so the service refuses to start
+instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+EXECUTORS = ("mock", "shell", "codex")
+
+#: Variables that hold secrets: never passed on to a task's environment, never logged.
+SECRET_VARIABLES = ("HOST_RUNNER_API_TOKEN", "HOST_RUNNER_CALLBACK_SECRET")
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The runner's settings. Build it with :func:`load_config`; tests may construct it directly."""
+
+    data_dir: Path = Path(".host-runner")
+    bind: str = "127.0.0.1:8765"
+    executor: str = "mock"
+    cmd_template: tuple[str, ...] | None = None
+    codex_bin: str = "codex"
+    codex_args: tuple[str, ...] = ()
+    max_concurrency: int = 8
+    kill_grace_seconds: float = 5.0
+    default_timeout_seconds: float = 600.0
+    mock_seconds: float = 0.2
+    api_token: str | None = None
+    cleanup_worktree: bool = True
+    callback_timeout_seconds: float = 5.0
+    callback_max_attempts: int = 10
+    callback_workers: int = 8
+    callback_backoff_seconds: float = 1.0
+    log_level: str = "INFO"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "host_runner.db"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+
+T = TypeVar("T")
+
+
+def _read(env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], expected: str) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except (ValueError, TypeError) as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        raise ConfigError(f"{name}={raw!r} is not valid: expected {expected}{detail}") from None
+
+
+def _number(kind: Callable[[str], T], low: float, high: float) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if not low <= value <= high:  # type: ignore[operator]
+            raise ValueError(f"out of range {low}..{high}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("")
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError("")
+        return raw
+
+    return parse
+
+
+def _argv(raw: str) -> tuple[str, ...]:
+    return tuple(shlex.split(raw))
+
+
+def is_loopback_bind(bind: str) -> bool:
+    """True when a gunicorn bind address only listens on this machine (loopback or a unix socket)."""
+    if bind.startswith("unix:"):
+        return True
+    host = bind.rsplit(":", 1)[0] if ":" in bind else bind
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate every setting from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    defaults = Config()
+    template = _read(env, "HOST_RUNNER_CMD_TEMPLATE", None, _argv, "a command line (shlex syntax)")
+    if template is not None and not template:
+        template = None
+    config = Config(
+        data_dir=Path(_read(env, "HOST_RUNNER_DATA_DIR", str(defaults.data_dir), str, "a directory")).absolute(),
+        bind=_read(env, "HOST_RUNNER_BIND", defaults.bind, str, "HOST:PORT"),
+        executor=_read(env, "HOST_RUNNER_EXECUTOR", defaults.executor, _choice(EXECUTORS), " or ".join(EXECUTORS)),
+        cmd_template=template,
+        codex_bin=_read(env, "HOST_RUNNER_CODEX_BIN", defaults.codex_bin, str, "a program name or path"),
+        codex_args=_read(env, "HOST_RUNNER_CODEX_ARGS", defaults.codex_args, _argv, "arguments (shlex syntax)"),
+        max_concurrency=_read(env, "HOST_RUNNER_MAX_CONCURRENCY", defaults.max_concurrency,
+                              _number(int, 1, 10_000), "an integer 1..10000"),
+        kill_grace_seconds=_read(env, "HOST_RUNNER_KILL_GRACE_SECONDS", defaults.kill_grace_seconds,
+                                 _number(float, 0, 600), "seconds 0..600"),
+        default_timeout_seconds=_read(env, "HOST_RUNNER_DEFAULT_TIMEOUT_SECONDS", defaults.default_timeout_seconds,
+                                      _number(float, 1, 86_400), "seconds 1..86400"),
+        mock_seconds=_read(env, "HOST_RUNNER_MOCK_SECONDS", defaults.mock_seconds,
+                           _number(float, 0, 3_600), "seconds 0..3600"),
+        api_token=_read(env, "HOST_RUNNER_API_TOKEN", None, str, "a token"),
+        cleanup_worktree=_read(env, "HOST_RUNNER_CLEANUP_WORKTREE", defaults.cleanup_worktree, _bool, "true or false"),
+        callback_timeout_seconds=_read(env, "HOST_RUNNER_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds,
+                                       _number(float, 0.1, 300), "seconds 0.1..300"),
+        callback_max_attempts=_read(env, "HOST_RUNNER_CALLBACK_MAX_ATTEMPTS", defaults.callback_max_attempts,
+                                    _number(int, 1, 100), "an integer 1..100"),
+        callback_workers=_read(env, "HOST_RUNNER_CALLBACK_WORKERS", defaults.callback_workers,
+                               _number(int, 1, 256), "an integer 1..256"),
+        callback_backoff_seconds=_read(env, "HOST_RUNNER_CALLBACK_BACKOFF_SECONDS", defaults.callback_backoff_seconds,
+                                       _number(float, 0.01, 60), "seconds 0.01..60"),
+        log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
+                        _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
+    )
+    if not is_loopback_bind(config.bind) and not config.api_token:
+        raise ConfigError(
+            f"HOST_RUNNER_BIND={config.bind!r} listens beyond this machine: set HOST_RUNNER_API_TOKEN "
+            "so that nobody else can run commands here"
+        )
+    return config

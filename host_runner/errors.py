@@ -1,0 +1,12 @@
+"""Domain errors the API turns into HTTP answers."""
+
+from __future__ import annotations
+
+
+class Conflict(Exception):
+    """The submission collides with an active task (HTTP 409); ``holder`` is that task's id."""
+
+    def __init__(self, message: str, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.holder = holder

@@ -1,0 +1,71 @@
+"""Executors turn a task into the argv it runs: ``shell`` (an operator's template) and ``codex`` (``codex exec``).
+
+The ``mock`` executor runs no process and is handled by the TaskActor itself. User text is never spliced into
+shell code: placeholders are replaced inside argv items, and the same values travel in environment variables so
+a template that needs a shell can quote them itself (``sh -c 'echo "$HOST_RUNNER_PROMPT"'``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from host_runner.config import SECRET_VARIABLES, Config
+from host_runner.models import TaskRequest
+from host_runner.process import ProcessSpec
+
+PLACEHOLDER = re.compile(r"\{(prompt|task_id|run_id)\}")
+
+
+class LaunchError(Exception):
+    """The task cannot be started; the message is recorded on the task."""
+
+
+def substitute(item: str, values: Mapping[str, str]) -> str:
+    """Replace ``{prompt}``, ``{task_id}`` and ``{run_id}`` in one pass (a value is never expanded again)."""
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], item)
+
+
+def child_environment(base: Mapping[str, str], request: TaskRequest) -> dict[str, str]:
+    """The runner's environment without its secrets, plus the task's identity and prompt."""
+    env = {name: value for name, value in base.items() if name not in SECRET_VARIABLES}
+    env.update(
+        HOST_RUNNER_TASK_ID=request.task_id,
+        HOST_RUNNER_RUN_ID=request.run_id,
+        HOST_RUNNER_PROMPT=request.prompt,
+    )
+    return env
+
+
+def resolve_program(program: str, env: Mapping[str, str], cwd: Path) -> str | None:
+    """Where ``program`` would be found by exec in ``cwd`` with ``env``'s PATH, or None."""
+    if os.sep in program:
+        candidate = program if os.path.isabs(program) else os.path.join(cwd, program)
+        return candidate if os.path.isfile(candidate) and os.access(candidate, os.X_OK) else None
+    return shutil.which(program, path=env.get("PATH", os.defpath))
+
+
+def command_for(config: Config, request: TaskRequest) -> tuple[str, ...]:
+    """The argv of a process executor (``shell`` or ``codex``)."""
+    if config.executor == "shell":
+        if config.cmd_template is None:
+            raise LaunchError("HOST_RUNNER_CMD_TEMPLATE is not set: the shell executor has no command to run")
+        values = {"prompt": request.prompt, "task_id": request.task_id, "run_id": request.run_id}
+        return tuple(substitute(item, values) for item in config.cmd_template)
+    if config.executor == "codex":
+        return (config.codex_bin, "exec", *config.codex_args, request.prompt)
+    raise LaunchError(f"executor {config.executor!r} does not start a process")
+
+
+def build_process_spec(config: Config, request: TaskRequest, cwd: Path, base_env: Mapping[str, str]) -> ProcessSpec:
+    """Everything needed to start the task's process; raises :class:`LaunchError` with a clear message."""
+    argv = command_for(config, request)
+    env = child_environment(base_env, request)
+    if resolve_program(argv[0], env, cwd) is None:
+        if config.executor == "codex":
+            raise LaunchError(f"codex binary not found ({argv[0]!r} is not on PATH)")
+        raise LaunchError(f"command not found: {argv[0]!r}")
+    return ProcessSpec(argv=argv, env=env, cwd=cwd)

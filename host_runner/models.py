@@ -1,0 +1,297 @@
+"""What a task is: the validated submission (:class:`TaskRequest`) and the persisted run (:class:`TaskRecord`).
+
+Validation is a pure function of the JSON body, so the API can answer 422 naming the field before any actor is
+involved. Unknown fields are ignored: real clients send extras such as ``handoff_context``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
+UNSUPPORTED_MODES: frozenset[str] = frozenset({"isolated-worktree", "docker-sandbox"})
+STATUSES = ("queued", "running", "success", "failed", "canceled")
+ACTIVE_STATUSES = frozenset({"queued", "running"})
+TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
+
+#: Task and run ids become directory names, so they are restricted to a safe alphabet.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}")
+#: Linux refuses a single argv item or environment string longer than this (MAX_ARG_STRLEN, NUL included).
+MAX_PROMPT_BYTES = 131_071
+MAX_TIMEOUT_SECONDS = 86_400
+
+
+class ValidationError(ValueError):
+    """A submission is invalid; ``field`` names the offending field (dotted for nested ones)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with microseconds, e.g. ``2026-11-23T09:00:00.123456Z``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a task works. Only the fields its execution mode needs are set."""
+
+    project_id: int | str | None = None
+    project_root: str | None = None
+    lock_paths: tuple[str, ...] = ()
+    worktree_path: str | None = None
+    git_branch: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["lock_paths"] = list(self.lock_paths)
+        return {key: value for key, value in data.items() if value not in (None, [])}
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """A validated submission."""
+
+    task_id: str
+    run_id: str
+    prompt: str
+    execution_mode: str = "no-workspace"
+    workspace: Workspace | None = None
+    sandbox: dict[str, Any] | None = None
+    status_callback_url: str | None = None
+    status_callback_token: str | None = field(default=None, repr=False)
+    timeout_seconds: float = 600.0
+
+
+def _require_string(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ValidationError(name, "is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(name, "must be a string")
+    if "\x00" in value:
+        raise ValidationError(name, "must not contain NUL bytes")
+    if required and not value.strip():
+        raise ValidationError(name, "must not be empty")
+    return value
+
+
+def _require_id(body: dict[str, Any], name: str) -> str:
+    value = _require_string(body, name)
+    assert value is not None
+    if not ID_PATTERN.fullmatch(value):
+        raise ValidationError(
+            name, "must be 1-200 characters of letters, digits and . _ : @ + = -, not starting with . or -"
+        )
+    return value
+
+
+def _absolute_path(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError(name, "must be a non-empty string")
+    if "\x00" in value:
+        raise ValidationError(name, "must not contain NUL bytes")
+    if not os.path.isabs(value):
+        raise ValidationError(name, "must be an absolute path")
+    return value
+
+
+def _is_within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _parse_workspace(raw: Any, mode: str) -> Workspace | None:
+    if raw is None:
+        if mode in ("shared-workspace", "isolated-worktree"):
+            raise ValidationError("workspace", f"is required for execution_mode {mode}")
+        return None
+    if not isinstance(raw, dict):
+        raise ValidationError("workspace", "must be an object")
+    project_id = raw.get("project_id")
+    if project_id is not None and (isinstance(project_id, bool) or not isinstance(project_id, (int, str))):
+        raise ValidationError("workspace.project_id", "must be an integer or a string")
+    project_root = raw.get("project_root")
+    if project_root is not None or mode in ("shared-workspace", "isolated-worktree"):
+        if project_root is None:
+            raise ValidationError("workspace.project_root", f"is required for execution_mode {mode}")
+        project_root = _absolute_path(project_root, "workspace.project_root")
+        if not os.path.isdir(project_root):
+            raise ValidationError("workspace.project_root", "is not an existing directory")
+
+    lock_paths_raw = raw.get("lock_paths")
+    lock_paths: list[str] = []
+    if lock_paths_raw is not None:
+        if not isinstance(lock_paths_raw, list):
+            raise ValidationError("workspace.lock_paths", "must be a list of absolute paths")
+        real_root = os.path.realpath(project_root) if project_root else None
+        for index, item in enumerate(lock_paths_raw):
+            name = f"workspace.lock_paths[{index}]"
+            path = _absolute_path(item, name)
+            if real_root is None:
+                raise ValidationError("workspace.project_root", "is required when lock_paths are given")
+            # realpath resolves symlinks and '..', so neither can smuggle a lock outside the project.
+            if not _is_within(os.path.realpath(path), real_root):
+                raise ValidationError(name, "is outside workspace.project_root")
+            lock_paths.append(path)
+    if mode == "shared-workspace" and not lock_paths:
+        raise ValidationError("workspace.lock_paths", "must list at least one path for shared-workspace")
+
+    worktree_path = raw.get("worktree_path")
+    git_branch = raw.get("git_branch")
+    if mode == "isolated-worktree":
+        worktree_path = _absolute_path(worktree_path, "workspace.worktree_path")
+        if not isinstance(git_branch, str) or not git_branch.strip():
+            raise ValidationError("workspace.git_branch", "is required for execution_mode isolated-worktree")
+    else:
+        worktree_path = worktree_path if isinstance(worktree_path, str) else None
+        git_branch = git_branch if isinstance(git_branch, str) else None
+    return Workspace(
+        project_id=project_id,
+        project_root=project_root,
+        lock_paths=tuple(lock_paths),
+        worktree_path=worktree_path,
+        git_branch=git_branch,
+    )
+
+
+def _parse_timeout(raw: Any, default: float) -> float:
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        raise ValidationError("timeout_seconds", "must be a number")
+    if not 1 <= raw <= MAX_TIMEOUT_SECONDS:
+        raise ValidationError("timeout_seconds", f"must be between 1 and {MAX_TIMEOUT_SECONDS}")
+    return float(raw)
+
+
+def _parse_callback_url(body: dict[str, Any]) -> str | None:
+    url = _require_string(body, "status_callback_url", required=False)
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("status_callback_url", "must be an http:// or https:// URL")
+    return url
+
+
+def parse_task_request(body: Any, *, default_timeout: float = 600.0) -> TaskRequest:
+    """Validate a submission body; raise :class:`ValidationError` naming the first bad field."""
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    task_id = _require_id(body, "task_id")
+    run_id = _require_id(body, "run_id")
+    prompt = _require_string(body, "prompt")
+    assert prompt is not None
+    if len(prompt.encode("utf-8")) > MAX_PROMPT_BYTES:
+        raise ValidationError("prompt", f"is longer than {MAX_PROMPT_BYTES} bytes, the most a program argument can hold")
+
+    mode = body.get("execution_mode") or "no-workspace"
+    if mode not in EXECUTION_MODES:
+        raise ValidationError("execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}")
+    workspace = _parse_workspace(body.get("workspace"), mode)
+
+    sandbox = body.get("sandbox")
+    if mode == "docker-sandbox" and sandbox is None:
+        raise ValidationError("sandbox", "is required for execution_mode docker-sandbox")
+    if sandbox is not None and not isinstance(sandbox, dict):
+        raise ValidationError("sandbox", "must be an object")
+    if mode in UNSUPPORTED_MODES:
+        raise ValidationError("execution_mode", f"{mode} is not supported yet by this runner")
+
+    token = _require_string(body, "status_callback_token", required=False) or None
+    return TaskRequest(
+        task_id=task_id,
+        run_id=run_id,
+        prompt=prompt,
+        execution_mode=mode,
+        workspace=workspace,
+        sandbox=sandbox,
+        status_callback_url=_parse_callback_url(body),
+        status_callback_token=token,
+        timeout_seconds=_parse_timeout(body.get("timeout_seconds"), default_timeout),
+    )
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One run of a task as stored and reported. ``extra`` holds mode-specific fields (worktree, container…)."""
+
+    task_id: str
+    run_id: str
+    execution_mode: str
+    executor: str
+    status: str
+    created_at: str
+    updated_at: str
+    timeout_seconds: float
+    workspace: Workspace | None = None
+    message: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    pid_start_ticks: int | None = None
+    container_id: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    log_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.task_id, self.run_id)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def evolve(self, **changes: Any) -> TaskRecord:
+        """A copy with ``changes`` applied and ``updated_at`` set to now."""
+        return replace(self, updated_at=utc_now(), **changes)
+
+    def to_public(self) -> dict[str, Any]:
+        """The record as the API and callbacks show it (the contract's fields, then ours)."""
+        logs = None
+        if self.log_dir:
+            logs = {
+                "dir": self.log_dir,
+                "stdout": os.path.join(self.log_dir, "stdout.log"),
+                "stderr": os.path.join(self.log_dir, "stderr.log"),
+            }
+        data: dict[str, Any] = {
+            "task_id": self.task_id,
+            "run_id": self.run_id,
+            "execution_mode": self.execution_mode,
+            "workspace": self.workspace.to_json() if self.workspace else None,
+            "status": self.status,
+            "message": self.message,
+            "executor": self.executor,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "exit_code": self.exit_code,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "container_id": self.container_id,
+            "worktree_cleanup_attempted": self.extra.get("worktree_cleanup_attempted"),
+            "worktree_cleanup_succeeded": self.extra.get("worktree_cleanup_succeeded"),
+            "worktree_cleanup_message": self.extra.get("worktree_cleanup_message"),
+            "pid": self.pid,
+            "timeout_seconds": self.timeout_seconds,
+            "logs": logs,
+        }
+        for key, value in self.extra.items():
+            data.setdefault(key, value)
+        return data

@@ -1,0 +1,138 @@
+"""Process control: start a task's command in its own session, signal its whole group, read what it left.
+
+A task's command runs under :mod:`host_runner.wrapper` as the leader of a new session, so its process group id
+is the wrapper's pid and one ``killpg`` reaches every descendant that stayed in the group. Output goes straight
+from the command to files; the runner never holds a pipe to it, so its memory does not depend on what a task
+prints and a task can outlive the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+WRAPPER = Path(__file__).with_name("wrapper.py")
+TAIL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one run, under ``<data dir>/runs/<task_id>/<run_id>/``."""
+
+    directory: Path
+
+    @classmethod
+    def for_run(cls, runs_dir: Path, task_id: str, run_id: str) -> RunFiles:
+        return cls(runs_dir / task_id / run_id)
+
+    @property
+    def stdout(self) -> Path:
+        return self.directory / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.directory / "stderr.log"
+
+    @property
+    def exit_status(self) -> Path:
+        return self.directory / "exit_status.json"
+
+    @property
+    def scratch(self) -> Path:
+        return self.directory / "work"
+
+    def create(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for path in (self.stdout, self.stderr):
+            path.touch(mode=0o600)
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to run: an argv list (never a shell string), its environment and working directory."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: Path
+    stdin_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a command ended, as the wrapper recorded it."""
+
+    exit_code: int
+    signal: int | None = None
+    error: str | None = None
+
+
+def spawn(spec: ProcessSpec, files: RunFiles) -> subprocess.Popen[bytes]:
+    """Start ``spec`` under the wrapper in a new session; stdout/stderr are appended to the run's files."""
+    argv = [sys.executable, "-I", "-S", str(WRAPPER), str(files.exit_status), *spec.argv]
+    stdin_path = spec.stdin_path or Path(os.devnull)
+    with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:
+        return subprocess.Popen(
+            argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=spec.cwd, env=spec.env,
+            start_new_session=True, close_fds=True,
+        )
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the id now names somebody else's group: ours is gone
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    return signal_group(pgid, 0)
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22), None if gone.
+
+    Together with the pid it identifies a process for good: a reused pid has a different start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19])
+
+
+def read_exit_status(path: Path) -> ExitStatus | None:
+    """What the wrapper recorded, or None when it recorded nothing (killed, or still running)."""
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return ExitStatus(exit_code=int(data["exit_code"]), signal=data.get("signal"), error=data.get("error"))
+
+
+def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log file as text (undecodable bytes replaced), '' if absent."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            return handle.read(limit).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

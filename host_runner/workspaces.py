@@ -1,0 +1,65 @@
+"""Where a task's process works, prepared before it starts and cleaned after it ends.
+
+``prepare`` and ``cleanup`` may block (git, file system), so the TaskActor calls them from helper threads.
+``cleanup`` returns the fields it wants on the task record (the worktree mode reports what it removed).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Protocol
+
+from host_runner.models import TaskRequest
+from host_runner.process import RunFiles
+
+
+class WorkspaceError(Exception):
+    """The workspace could not be prepared; the message is recorded on the task."""
+
+
+class Workspace(Protocol):
+    def prepare(self) -> Path:
+        """Make the working directory ready and return it."""
+
+    def cleanup(self) -> dict[str, Any]:
+        """Remove what prepare made; return record fields describing it. Must not raise."""
+
+
+class ScratchWorkspace:
+    """``no-workspace``: a private empty directory in the run directory, removed afterwards (logs stay)."""
+
+    def __init__(self, files: RunFiles) -> None:
+        self.path = files.scratch
+
+    def prepare(self) -> Path:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self.path
+
+    def cleanup(self) -> dict[str, Any]:
+        shutil.rmtree(self.path, ignore_errors=True)
+        return {}
+
+
+class SharedWorkspace:
+    """``shared-workspace``: the project root itself; the lock paths keep other tasks off the same files."""
+
+    def __init__(self, project_root: str) -> None:
+        self.path = Path(project_root)
+
+    def prepare(self) -> Path:
+        if not self.path.is_dir():
+            raise WorkspaceError(f"project_root {self.path} is not a directory any more")
+        return self.path
+
+    def cleanup(self) -> dict[str, Any]:
+        return {}
+
+
+def workspace_for(request: TaskRequest, files: RunFiles) -> Workspace:
+    if request.execution_mode == "shared-workspace":
+        assert request.workspace is not None and request.workspace.project_root is not None
+        return SharedWorkspace(request.workspace.project_root)
+    if request.execution_mode == "no-workspace":
+        return ScratchWorkspace(files)
+    raise WorkspaceError(f"execution_mode {request.execution_mode} is not supported by this runner")

@@ -1,0 +1,157 @@
+"""The mock, shell and codex executors, run for real, and user text always arriving as literal text."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import FAKE_BIN, Runner, shell_runner
+
+HOSTILE_PROMPTS = [
+    "$(touch {canary}); rm -rf ~",
+    "`touch {canary}`",
+    "'; touch {canary}; echo '",
+    '"; touch {canary}; echo "',
+    "a && touch {canary} || touch {canary}",
+    "{{task_id}} {{run_id}} {{prompt}} $HOME ${{IFS}}",
+    "line1\nline2; touch {canary}",
+    "-rf --help",
+]
+
+
+def test_mock_echoes_the_prompt_and_succeeds(runner: Runner):
+    submitted = runner.submit(task_id="mock-1", prompt="say hi")
+    assert submitted.status_code == 202
+    assert submitted.headers["location"] == "/tasks/mock-1"
+    assert submitted.json["status"] == "queued"
+    record = runner.wait_status("mock-1", "success")
+    assert record["stdout"] == "say hi"
+    assert record["exit_code"] == 0
+    assert record["executor"] == "mock"
+    assert record["started_at"] and record["finished_at"] and record["created_at"].endswith("Z")
+
+
+def test_mock_can_be_canceled_midway(make_runner):
+    runner = make_runner(mock_seconds=30)
+    runner.submit(task_id="mock-long")
+    runner.wait_status("mock-long", "running")
+    result = runner.cancel("mock-long")
+    assert result.status_code == 200
+    assert result.json["status"] == "canceled"
+    assert result.json["message"] == "canceled by api"
+
+
+@pytest.mark.parametrize("prompt", HOSTILE_PROMPTS)
+def test_shell_template_receives_prompt_literally(make_runner, tmp_path: Path, prompt: str):
+    canary = tmp_path / "canary"
+    prompt = prompt.format(canary=canary)
+    # The template passes the prompt both as an argv item and through the environment.
+    runner = make_runner(executor="shell", cmd_template=(
+        "sh", "-c", 'printf "%s" "$1"; printf "|"; printf "%s" "$HOST_RUNNER_PROMPT"', "sh", "{prompt}"))
+    runner.submit(task_id="hostile", prompt=prompt)
+    record = runner.wait_status("hostile", "success")
+    assert record["stdout"] == f"{prompt}|{prompt}"
+    assert not canary.exists()
+
+
+def test_shell_placeholders_are_replaced_once_inside_argv_items(make_runner):
+    runner = make_runner(executor="shell", cmd_template=(
+        sys_python(), "-c", "import json,sys; print(json.dumps(sys.argv[1:]))",
+        "id={task_id}/{run_id}", "{prompt}", "literal {other}"))
+    runner.submit(task_id="t-9", run_id="r-3", prompt="p {task_id} {run_id}")
+    record = runner.wait_status("t-9", "success")
+    assert json.loads(record["stdout"]) == ["id=t-9/r-3", "p {task_id} {run_id}", "literal {other}"]
+
+
+def sys_python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def test_shell_environment_has_task_identity_but_no_runner_secrets(make_runner):
+    env = dict(os.environ, HOST_RUNNER_API_TOKEN="s3cret-token", HOST_RUNNER_CALLBACK_SECRET="other-secret")
+    runner = make_runner(env=env, executor="shell", cmd_template=("env",), api_token="s3cret-token")
+    runner.submit(task_id="envcheck", run_id="r-7", prompt="the prompt")
+    record = runner.wait_status("envcheck", "success")
+    lines = record["stdout"].splitlines()
+    assert "HOST_RUNNER_TASK_ID=envcheck" in lines
+    assert "HOST_RUNNER_RUN_ID=r-7" in lines
+    assert "HOST_RUNNER_PROMPT=the prompt" in lines
+    assert "s3cret-token" not in record["stdout"]
+    assert "other-secret" not in record["stdout"]
+
+
+def test_shell_without_template_fails_clearly(make_runner):
+    runner = make_runner(executor="shell", cmd_template=None)
+    runner.submit(task_id="notemplate")
+    record = runner.wait_status("notemplate", "failed")
+    assert "HOST_RUNNER_CMD_TEMPLATE" in record["message"]
+
+
+def test_shell_command_not_found_fails_clearly(make_runner):
+    runner = make_runner(executor="shell", cmd_template=("no-such-program-xyz", "{prompt}"))
+    runner.submit(task_id="noprog")
+    record = runner.wait_status("noprog", "failed")
+    assert record["message"] == "command not found: 'no-such-program-xyz'"
+
+
+def test_exit_code_and_stderr_are_recorded(make_runner):
+    runner = shell_runner(make_runner, 'echo out; echo problem >&2; exit 3')
+    runner.submit(task_id="exit3")
+    record = runner.wait_status("exit3", "failed")
+    assert record["exit_code"] == 3
+    assert record["message"] == "exited with code 3"
+    assert record["stdout"] == "out\n"
+    assert record["stderr"] == "problem\n"
+    assert Path(record["logs"]["stderr"]).read_text() == "problem\n"
+
+
+def test_codex_executor_runs_codex_exec_with_args_in_the_project(make_runner, tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    env = dict(os.environ, PATH=f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    runner = make_runner(env=env, executor="codex", codex_args=("--full-auto", "--model", "m 1"))
+    runner.submit(task_id="cx", prompt="fix it; $(rm -rf /)", execution_mode="shared-workspace",
+                  workspace={"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]})
+    record = runner.wait_status("cx", "success")
+    seen = json.loads(record["stdout"])
+    assert seen["argv"] == ["exec", "--full-auto", "--model", "m 1", "fix it; $(rm -rf /)"]
+    assert seen["cwd"] == str(project)
+
+
+def test_codex_bin_setting_is_used(make_runner, tmp_path: Path):
+    runner = make_runner(executor="codex", codex_bin=str(FAKE_BIN / "codex"))
+    runner.submit(task_id="cxbin", prompt="p")
+    record = runner.wait_status("cxbin", "success")
+    assert json.loads(record["stdout"])["argv"] == ["exec", "p"]
+
+
+def test_codex_missing_binary_fails(make_runner):
+    runner = make_runner(env={"PATH": "/nonexistent"}, executor="codex")
+    runner.submit(task_id="nocodex")
+    record = runner.wait_status("nocodex", "failed")
+    assert record["message"].startswith("codex binary not found")
+
+
+def test_no_workspace_runs_in_a_private_scratch_dir_removed_afterwards(make_runner):
+    runner = shell_runner(make_runner, "pwd; touch made-here")
+    runner.submit(task_id="scratch")
+    record = runner.wait_status("scratch", "success")
+    cwd = Path(record["stdout"].strip())
+    assert cwd == Path(record["logs"]["dir"]) / "work"
+    assert not cwd.exists()
+
+
+def test_shared_workspace_runs_in_project_root(make_runner, tmp_path: Path):
+    project = tmp_path / "repo"
+    project.mkdir()
+    runner = shell_runner(make_runner, "pwd")
+    runner.submit(task_id="shared", execution_mode="shared-workspace",
+                  workspace={"project_id": "p", "project_root": str(project), "lock_paths": [str(project / "src")]})
+    record = runner.wait_status("shared", "success")
+    assert record["stdout"].strip() == str(project)
+    assert record["workspace"]["lock_paths"] == [str(project / "src")]

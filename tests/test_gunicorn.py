@@ -1,0 +1,98 @@
+"""The real gunicorn command from the README, with the repo's config, serving real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from conftest import REPO, pids_in_group, wait_for
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_service(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    environment = dict(os.environ, HOST_RUNNER_BIND=f"127.0.0.1:{port}", HOST_RUNNER_DATA_DIR=str(tmp_path / "data"),
+                       **env)
+    log = open(tmp_path / "gunicorn.log", "ab")
+    process = subprocess.Popen(
+        [str(GUNICORN), "-c", "gunicorn.conf.py", "api.app:create_app()"],
+        cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{base}/health", timeout=1).json() == {"status": "ok"}
+        except requests.RequestException:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            return False
+
+    wait_for(healthy, timeout=30, what="gunicorn to answer")
+    return process, base
+
+
+def stop_service(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=40)
+
+
+def test_gunicorn_serves_tasks_end_to_end(tmp_path: Path):
+    process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="shell",
+                                  HOST_RUNNER_CMD_TEMPLATE="sh -c 'echo \"$HOST_RUNNER_PROMPT\"; sleep 0.2'")
+    try:
+        response = requests.post(f"{base}/tasks/submit", json={"task_id": "g1", "run_id": "r1", "prompt": "over http"},
+                                 timeout=10)
+        assert response.status_code == 202
+        assert response.headers["Location"] == "/tasks/g1"
+        record = wait_for(lambda: (r := requests.get(f"{base}/tasks/g1", timeout=5).json())["status"] == "success" and r,
+                          timeout=20)
+        assert record["stdout"] == "over http\n"
+        bad = requests.post(f"{base}/tasks", data=b"{", headers={"Content-Type": "application/json"}, timeout=5)
+        assert bad.status_code == 400 and bad.json()["detail"].startswith("the body is not valid JSON")
+    finally:
+        assert stop_service(process) == 0
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "host-runner stopped" in log  # worker_exit stopped the actors
+
+
+def test_gunicorn_restart_readopts_a_running_task(tmp_path: Path):
+    go = tmp_path / "go"
+    env = {"HOST_RUNNER_EXECUTOR": "shell",
+           "HOST_RUNNER_CMD_TEMPLATE": f"sh -c 'echo begin; while [ ! -e {go} ]; do sleep 0.05; done; echo end'"}
+    process, base = start_service(tmp_path, **env)
+    try:
+        requests.post(f"{base}/tasks", json={"task_id": "g2", "run_id": "r1", "prompt": "p"}, timeout=10)
+        record = wait_for(lambda: (r := requests.get(f"{base}/tasks/g2", timeout=5).json())["status"] == "running" and r)
+    finally:
+        stop_service(process)
+    assert pids_in_group(record["pid"]), "the task must survive the runner's shutdown"
+    process, base = start_service(tmp_path, **env)
+    try:
+        go.touch()
+        final = wait_for(lambda: (r := requests.get(f"{base}/tasks/g2", timeout=5).json())["status"] == "success" and r,
+                         timeout=20)
+        assert final["stdout"] == "begin\nend\n"
+    finally:
+        stop_service(process)
+
+
+def test_gunicorn_refuses_a_public_bind_without_a_token(tmp_path: Path):
+    environment = dict(os.environ, HOST_RUNNER_BIND="0.0.0.0:0", HOST_RUNNER_DATA_DIR=str(tmp_path))
+    environment.pop("HOST_RUNNER_API_TOKEN", None)
+    result = subprocess.run([str(GUNICORN), "-c", "gunicorn.conf.py", "api.app:create_app()"], cwd=REPO,
+                            env=environment, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "HOST_RUNNER_API_TOKEN" in result.stderr
