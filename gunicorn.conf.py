@@ -22,6 +22,8 @@ workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("HOST_RUNNER_THREADS", "16"))
 preload_app = False
+# No control socket: its commands include changing the worker count, which must stay 1.
+control_socket_disable = True
 # Long enough for the actors to stop cleanly (task processes keep running and are re-adopted on start).
 graceful_timeout = 30
 timeout = 60

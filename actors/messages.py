@@ -53,6 +53,15 @@ class CancelResult:
 
 
 @dataclass(frozen=True)
+class PrepareShutdown:
+    """ask → list of threading.Event, one per task still ending. Stops admitting and accepting work; with
+    ``cancel``, cancels every active task (queued ones end at once)."""
+
+    cancel: bool
+    message: str = "canceled: the runner is shutting down"
+
+
+@dataclass(frozen=True)
 class TaskEnded:
     """tell, from a TaskActor: its run is terminal and persisted."""
 

@@ -9,9 +9,11 @@ from what their wrapper recorded) before any new submission is handled.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -23,6 +25,7 @@ from actors.messages import (
     CancelTask,
     GetTask,
     ListTasks,
+    PrepareShutdown,
     Release,
     Reserve,
     StatusChanged,
@@ -32,9 +35,9 @@ from actors.messages import (
 )
 from actors.task import TaskActor, TaskServices
 from host_runner.claims import claims_for
-from host_runner.errors import Conflict
+from host_runner.errors import Conflict, ShuttingDown
 from host_runner.models import TaskRecord, TaskRequest, utc_now
-from host_runner.process import RunFiles, read_tail
+from host_runner.process import RunFiles, read_tail, signal_group, start_ticks
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, GetTask, ListTasks, CancelTask})
+    asked = frozenset({Submit, GetTask, ListTasks, CancelTask, PrepareShutdown})
 
     def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
         super().__init__()
@@ -56,6 +59,7 @@ class SupervisorActor(Actor):
         self.queued_requests: dict[Key, TaskRequest] = {}
         self.running: dict[Key, pykka.ActorRef[Any]] = {}
         self.end_waiters: dict[Key, list[threading.Event]] = {}
+        self.accepting = True
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -82,6 +86,11 @@ class SupervisorActor(Actor):
                 self.registry.ask(Reserve(record.key, claims_for(request)))
             except Conflict as exc:
                 logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message)
+            if record.status == "running" and self._never_launched(record):
+                logger.info("task %s was being started when the runner stopped; queuing it again", record.task_id)
+                record = replace(record, status="queued", message="queued", pid=None, pid_start_ticks=None,
+                                 started_at=None)
+                self.store.update(record)
             if record.status == "queued":
                 self.queue.append(record.key)
                 self.queued_requests[record.key] = request
@@ -91,9 +100,21 @@ class SupervisorActor(Actor):
         if self.queue or self.running:
             logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
 
+    def _never_launched(self, record: TaskRecord) -> bool:
+        """A process run whose wrapper was never released (see host_runner.wrapper): stop it if still there."""
+        if record.pid is None or not record.log_dir:
+            return False
+        if RunFiles(Path(record.log_dir)).launched.exists():
+            return False
+        if record.pid_start_ticks is not None and start_ticks(record.pid) == record.pid_start_ticks:
+            signal_group(record.pid, signal.SIGKILL)  # it is waiting for a go that will never come
+        return True
+
     # --- submissions -----------------------------------------------------------------------------------------
     def on_submit(self, message: Submit) -> SubmitResult:
         request = message.request
+        if not self.accepting:
+            raise ShuttingDown("the runner is shutting down and accepts no new tasks")
         existing = self.store.get(request.task_id, request.run_id)
         if existing is not None:
             return SubmitResult(self._with_live_tails(existing), created=False)
@@ -123,7 +144,7 @@ class SupervisorActor(Actor):
         return SubmitResult(record, created=True)
 
     def _admit(self) -> None:
-        while self.queue and len(self.running) < self.config.max_concurrency:
+        while self.accepting and self.queue and len(self.running) < self.config.max_concurrency:
             key = self.queue.popleft()
             request = self.queued_requests.pop(key)
             record = self.store.get(*key)
@@ -140,6 +161,21 @@ class SupervisorActor(Actor):
         for event in self.end_waiters.pop(key, []):
             event.set()
         self._admit()
+
+    def on_prepare_shutdown(self, message: PrepareShutdown) -> list[threading.Event]:
+        """Stop taking work; with ``cancel``, end every active task (the events are set as they end)."""
+        self.accepting = False
+        if not message.cancel:
+            return []
+        for key in list(self.queue):
+            self.on_cancel_task(CancelTask(key[0], message.message))
+        events = []
+        for key, ref in self.running.items():
+            ref.tell(Cancel(message.message))
+            event = threading.Event()
+            self.end_waiters.setdefault(key, []).append(event)
+            events.append(event)
+        return events
 
     # --- cancel ----------------------------------------------------------------------------------------------
     def on_cancel_task(self, message: CancelTask) -> CancelResult:

@@ -163,6 +163,9 @@ class TaskActor(Actor):
                 status="running", message="running", started_at=utc_now(), pid=launched.pid,
                 pid_start_ticks=launched.pid_start_ticks, container_id=launched.container_id,
             )
+        # Only now, with the pid on disk, may the command begin: a runner killed before this point leaves a
+        # wrapper that exits without running anything, and the task is queued again on restart.
+        self.launcher.release()
         self.phase = "running"
         self.launcher.watch(self.tell_later(_Exited()))
         self.timers.append(self.services.reactor.call_later(self._remaining_timeout(), self.tell_later(_TimedOut())))

@@ -40,6 +40,7 @@ class Config:
     mock_seconds: float = 0.2
     api_token: str | None = None
     cleanup_worktree: bool = True
+    shutdown: str = "leave"
     callback_timeout_seconds: float = 5.0
     callback_max_attempts: int = 10
     callback_workers: int = 8
@@ -138,6 +139,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         mock_seconds=_read(env, "HOST_RUNNER_MOCK_SECONDS", defaults.mock_seconds,
                            _number(float, 0, 3_600), "seconds 0..3600"),
         api_token=_read(env, "HOST_RUNNER_API_TOKEN", None, str, "a token"),
+        shutdown=_read(env, "HOST_RUNNER_SHUTDOWN", defaults.shutdown, _choice(("leave", "cancel")), "leave or cancel"),
         cleanup_worktree=_read(env, "HOST_RUNNER_CLEANUP_WORKTREE", defaults.cleanup_worktree, _bool, "true or false"),
         callback_timeout_seconds=_read(env, "HOST_RUNNER_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds,
                                        _number(float, 0.1, 300), "seconds 0.1..300"),
