@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -23,20 +22,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service import REPO, Service  # noqa: E402
 
-
-def live_groups(pgids: set[int]) -> list[int]:
-    """Processes (not zombies) still in any of the task groups."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) in pgids and fields[0] != "Z":
-            found.append(int(entry))
-    return found
+sys.path.insert(0, str(REPO))
+from host_runner.process import group_members  # noqa: E402
 
 
 def main() -> None:
@@ -85,7 +72,7 @@ def main() -> None:
 
         starts = Counter(ledger.read_text().split())
         pgids = {record["pid"] for record in records.values() if record.get("pid")}
-        leftovers = live_groups(pgids)
+        leftovers = group_members(pgids)
         result = {
             "benchmark": "chaos", "seed": args.seed, "tasks": args.tasks, "kills": args.kills,
             "submitted": submitted,

@@ -139,6 +139,21 @@ def group_alive(pgid: int) -> bool:
     return signal_group(pgid, 0)
 
 
+def group_members(pgids: set[int] | frozenset[int]) -> list[int]:
+    """Live (non-zombie) processes whose process group is one of ``pgids``, read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
 def start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22), None if gone.
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from actors.system import ActorSystem  # noqa: E402
 from api.app import create_api  # noqa: E402
 from host_runner.config import Config  # noqa: E402
-from host_runner.process import group_alive  # noqa: E402
+from host_runner.process import group_alive, group_members  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 FAKE_BIN = TESTS / "bin"
@@ -43,20 +43,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
 
 
 def pids_in_group(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``, read from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state != "Z":
-            found.append(int(entry))
-    return found
+    """Live (non-zombie) processes whose process group is ``pgid``."""
+    return group_members({pgid})
 
 
 class Runner:
