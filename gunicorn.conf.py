@@ -30,6 +30,17 @@ timeout = 60
 accesslog = os.environ.get("HOST_RUNNER_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = _config.log_level.lower()
+if _config.log_format == "json":  # gunicorn's own lines as JSON too, so that every line of the log parses
+    from host_runner.logs import gunicorn_json_logger_class
+
+    logger_class = gunicorn_json_logger_class()
+
+
+def post_worker_init(worker):
+    """Let long-lived responses (followed logs) notice a SIGTERM and end, instead of holding up shutdown."""
+    from api.app import watch_worker
+
+    watch_worker(lambda: worker.alive)
 
 
 def worker_exit(server, worker):

@@ -46,6 +46,9 @@ class Config:
     callback_workers: int = 8
     callback_backoff_seconds: float = 1.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    log_prompts: bool = False
+    max_log_followers: int = 8
 
     @property
     def db_path(self) -> Path:
@@ -151,6 +154,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                        _number(float, 0.01, 60), "seconds 0.01..60"),
         log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
                         _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
+        log_format=_read(env, "HOST_RUNNER_LOG_FORMAT", defaults.log_format, _choice(("text", "json")),
+                         "text or json"),
+        log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
+        max_log_followers=_read(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
+                                _number(int, 0, 1000), "an integer 0..1000"),
     )
     if not is_loopback_bind(config.bind) and not config.api_token:
         raise ConfigError(
