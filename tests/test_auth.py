@@ -12,6 +12,11 @@ ROUTES = [
     ("POST", "/tasks/submit"),
     ("GET", "/tasks/x"),
     ("POST", "/tasks/x/cancel"),
+    ("GET", "/tasks/x/logs"),
+    ("GET", "/debug/actors"),
+    ("GET", "/debug/threads"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
     ("GET", "/nowhere"),
 ]
 
