@@ -22,7 +22,7 @@ import requests
 from actors.base import Actor
 from actors.messages import StatusChanged
 from host_runner.config import Config
-from host_runner.logs import redact_url
+from host_runner.logs import redact_url, task_fields
 from host_runner.models import TERMINAL_STATUSES, TaskRecord
 from host_runner.reactor import Reactor
 from host_runner.stats import CallbackStats
@@ -142,12 +142,12 @@ class CallbackActor(Actor):
             delay = min(60.0, self.config.callback_backoff_seconds * 2 ** (delivery.attempts - 1))
             delay *= random.uniform(0.8, 1.2)
             logger.info("callback %s for task %s failed (%s); retry %d in %.1fs", delivery.body["status"],
-                        message.run[0], message.error, delivery.attempts, delay)
+                        message.run[0], message.error, delivery.attempts, delay, extra=task_fields(message.run))
             self.reactor.call_later(delay, self.tell_later(_RetryDue(message.run)))
             return
         if not message.delivered:
             logger.warning("gave up on callback %s for task %s after %d attempts: %s", delivery.body["status"],
-                           message.run[0], delivery.attempts, message.error)
+                           message.run[0], delivery.attempts, message.error, extra=task_fields(message.run))
         lane.events.popleft()
         self.stats.finished(message.delivered, time.monotonic() - delivery.queued_monotonic)
         lane.last_status = delivery.body["status"]

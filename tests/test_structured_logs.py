@@ -17,11 +17,13 @@ SECRETS = ("api-secret-123", "cb-secret-789", "prompt-secret-456")
 
 def test_json_logs_of_the_real_service_carry_task_ids_and_no_secrets(tmp_path: Path):
     receiver = CallbackReceiver()
+    receiver.responses = [500]  # one failed attempt: the CallbackActor logs a retry line about the task
     # The command leaves a background child behind, so the launcher (domain code, not an actor) logs about it.
     process, base = start_service(
         tmp_path, HOST_RUNNER_LOG_FORMAT="json", HOST_RUNNER_API_TOKEN="api-secret-123",
         HOST_RUNNER_EXECUTOR="shell", HOST_RUNNER_KILL_GRACE_SECONDS="1",
         HOST_RUNNER_CMD_TEMPLATE="sh -c 'sleep 30 & echo started'", HOST_RUNNER_ACCESS_LOG="-",
+        HOST_RUNNER_CALLBACK_BACKOFF_SECONDS="0.05",
     )
     headers = {"Authorization": "Bearer api-secret-123"}
     try:
@@ -43,6 +45,7 @@ def test_json_logs_of_the_real_service_carry_task_ids_and_no_secrets(tmp_path: P
     for entry in task_lines:
         if entry["logger"] != "gunicorn.access":  # request lines name the path, not a task
             assert (entry.get("task_id"), entry.get("run_id")) == ("j1", "r1"), entry
+    assert any(entry["logger"] == "actors.callbacks" for entry in task_lines)
     launcher = [entry for entry in entries if entry["logger"] == "host_runner.launchers"]
     assert launcher and all(entry["task_id"] == "j1" for entry in launcher)
     assert all({"time", "level", "logger", "thread", "message"} <= set(entry) for entry in entries)
