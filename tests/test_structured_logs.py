@@ -32,7 +32,7 @@ def test_json_logs_of_the_real_service_carry_task_ids_and_no_secrets(tmp_path: P
         assert requests.post(f"{base}/tasks", json=body, headers=headers, timeout=10).status_code == 202
         wait_for(lambda: requests.get(f"{base}/tasks/j1", headers=headers, timeout=5).json()["status"] == "success",
                  timeout=20)
-        wait_for(lambda: len(receiver.for_task("j1")) == 2, what="both callbacks")
+        wait_for(lambda: len(receiver.for_task("j1")) == 3, what="running (failed once, then sent) and success")
     finally:
         assert stop_service(process) == 0
         receiver.close()
