@@ -14,13 +14,17 @@ import pykka
 
 from actors.introspection import ActorReport, describe_actors, format_thread_stacks, thread_stacks
 from api.errors import validation_error
+from host_runner.stats import HistogramSnapshot
 
 DEFAULT_TIMEOUT = 1.0
 MAX_TIMEOUT = 10.0
 
 
 def jsonable(value: Any) -> Any:
-    """Dataclasses (e.g. histogram snapshots in an actor's state) and tuples as plain JSON values."""
+    """Dataclasses and tuples as plain JSON values; histograms as their count and sum (the buckets are in
+    /metrics)."""
+    if isinstance(value, HistogramSnapshot):
+        return {"count": value.count, "sum": round(value.total, 6)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return jsonable(dataclasses.asdict(value))
     if isinstance(value, dict):

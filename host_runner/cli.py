@@ -3,8 +3,8 @@
 Client commands read HOST_RUNNER_URL (default http://127.0.0.1:8765) and HOST_RUNNER_API_TOKEN (never a flag:
 arguments are visible to every user in ``ps``). Output is a table or key/value list for people, or the API's
 JSON with ``--json``. Exit codes: 0 done, 1 the runner answered an error or could not be reached, 2 bad usage;
-``submit --wait`` exits with the task's own exit code (1 when it ended without one: canceled, timed out or
-never started).
+``submit --wait`` exits with the task's own exit code, or 1 when a run that did not succeed has none (it never
+started, or was lost).
 """
 
 from __future__ import annotations
@@ -90,9 +90,9 @@ def _owns(entry: dict[str, Any]) -> str:
     if entry["class"] == "SupervisorActor" and state:
         return f"{state.get('running')}/{state.get('max_concurrency')} running, {state.get('queued')} queued"
     if entry["class"] == "WorktreeRegistryActor" and state:
-        return f"{len(state.get('reservations', []))} reservations"
+        return f"reservations: {len(state.get('reservations', []))}"
     if entry["class"] == "CallbackActor" and state:
-        return f"{sum(lane['pending'] for lane in state.get('lanes', []))} callbacks pending"
+        return f"callbacks pending: {sum(lane['pending'] for lane in state.get('lanes', []))}"
     return entry.get("problem") or ""
 
 

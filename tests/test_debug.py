@@ -69,6 +69,8 @@ def test_debug_actors_show_callback_lanes_without_secrets(make_runner, receiver)
     assert lane["task_id"] == "cb" and lane["pending"] == 1 and lane["next_status"] == "running"
     assert lane["last_error"] == "HTTP 500"
     assert lane["url"] == receiver.url  # user info and query removed
+    callbacks = next(entry["state"] for entry in report["actors"] if entry["class"] == "CallbackActor")
+    assert callbacks["stats"]["attempts_failed"] >= 1 and set(callbacks["stats"]["latency"]) == {"count", "sum"}
     for secret in ("hunter2", "s3cret", "tok-t0ken"):
         assert secret not in str(report)
     runner.cancel("cb")
