@@ -115,6 +115,9 @@ class LogFollower:
             yield data
 
     def _follow(self) -> Iterator[bytes]:
+        # An empty first item makes gunicorn send the status and headers now: a client following a task that
+        # has printed nothing yet learns at once that it is connected (PEP 3333 lets servers wait for data).
+        yield b""
         next_status_check = 0.0
         while True:
             data = read_range(self.path, self.offset, CHUNK)

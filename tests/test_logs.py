@@ -134,6 +134,23 @@ def test_a_follower_that_disconnects_frees_its_thread_and_followers_are_capped(t
         assert stop_service(process) == 0
 
 
+def test_following_a_task_that_printed_nothing_yet_answers_at_once(tmp_path: Path):
+    go = tmp_path / "go"
+    process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="shell",
+                                  HOST_RUNNER_CMD_TEMPLATE=f"sh -c 'while [ ! -e {go} ]; do sleep 0.05; done; echo late'")
+    try:
+        requests.post(f"{base}/tasks", json={"task_id": "quiet", "run_id": "r1", "prompt": "p"}, timeout=10)
+        wait_for(lambda: requests.get(f"{base}/tasks/quiet", timeout=5).json()["status"] == "running")
+        # The headers come before any output does (the read timeout would fire otherwise).
+        follower = requests.get(f"{base}/tasks/quiet/logs", params={"follow": "true"}, stream=True, timeout=20)
+        assert follower.status_code == 200 and follower.headers["X-Task-Status"] == "running"
+        go.touch()
+        assert b"".join(follower.iter_content(chunk_size=None)) == b"late\n"
+    finally:
+        go.touch()
+        assert stop_service(process) == 0
+
+
 def test_stopping_the_server_ends_a_follower_instead_of_waiting_for_the_task(tmp_path: Path):
     go = tmp_path / "go"
     process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="shell",
