@@ -16,7 +16,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos"]
+SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos",
+           "observability"]
 
 
 def load(name: str) -> dict:
@@ -64,6 +65,12 @@ def rows() -> list[tuple[str, str, str, str]]:
         add("chaos: lost/stuck/duplicated/leftovers", f"{k['lost']}/{k['stuck']}/{k['duplicated']}/"
             f"{k['leftover_processes']} ({k['tasks']} tasks, {k['kills']} SIGKILLs)", "0/0/0/0",
             k["lost"] + k["stuck"] + k["duplicated"] + k["leftover_processes"] == 0)
+    if v := load("observability"):
+        add(f"/debug/actors with {v['running_tasks']} running tasks, median",
+            f"{v['/debug/actors']['median_ms']:.1f} ms (p95 {v['/debug/actors']['p95_ms']:.1f}; "
+            f"/metrics {v['/metrics']['median_ms']:.1f})", "—", None)
+        add("idle log follower: worker CPU", f"{v['cpu_percent_per_idle_follower']:.2f} % of a core; "
+            f"following {v['follow_bytes'] >> 20} MiB at {v['follow_mib_per_second']:.0f} MiB/s", "—", None)
     return out
 
 
