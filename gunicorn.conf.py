@@ -21,6 +21,10 @@ bind = _config.bind
 workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("HOST_RUNNER_THREADS", "16"))
+if _config.max_log_followers >= threads:  # followers hold request threads: some must stay for the API
+    print(f"host-runner: HOST_RUNNER_MAX_LOG_FOLLOWERS={_config.max_log_followers} must be below "
+          f"HOST_RUNNER_THREADS={threads}", file=sys.stderr)
+    raise SystemExit(2)
 preload_app = False
 # No control socket: its commands include changing the worker count, which must stay 1.
 control_socket_disable = True

@@ -27,6 +27,7 @@ from api.errors import ApiError, validation_error
 from api.resources import ask
 from host_runner.config import Config
 from host_runner.models import TaskRecord
+from host_runner.process import RunFiles
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,10 @@ class TaskLogsResource:
         record: TaskRecord | None = ask(self.supervisor, GetTask(task_id, run_id))
         if record is None:
             raise ApiError(falcon.HTTP_404, f"no run {run_id} of task {task_id}" if run_id else f"no task {task_id}")
-        path = Path(record.log_dir or "/nonexistent") / f"{stream}.log"
+        # From the configured data directory (as the supervisor's live tails are), not the stored absolute
+        # log_dir: a data directory moved between runs must keep working.
+        files = RunFiles.for_run(self.config.runs_dir, record.task_id, record.run_id)
+        path = files.stdout if stream == "stdout" else files.stderr
         resp.content_type = "application/octet-stream"
         resp.set_header("X-Run-Id", record.run_id)
         resp.set_header("X-Task-Status", record.status)
