@@ -12,7 +12,6 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -48,7 +47,8 @@ def latency_ms(url: str) -> dict[str, float]:
 def wait_running(base: str, count: int) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if len(requests.get(f"{base}/tasks", params={"status": "running", "limit": 1000}, timeout=10).json()["tasks"]) >= count:
+        running = requests.get(f"{base}/tasks", params={"status": "running", "limit": 1000}, timeout=10).json()
+        if running["count"] >= count:
             return
         time.sleep(0.1)
     raise RuntimeError(f"{count} tasks did not start")

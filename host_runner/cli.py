@@ -163,8 +163,9 @@ def submission(args: argparse.Namespace) -> dict[str, Any]:
 def progress(err: TextIO) -> Any:
     def show(record: dict[str, Any]) -> None:
         pid = f" (pid {record['pid']})" if record.get("pid") and record["status"] == "running" else ""
-        err.write(f"{record['task_id']} {record['run_id']}: {record['status']}{pid}"
-                  f"{': ' + record['message'] if record.get('message') and record['message'] != record['status'] else ''}\n")
+        message = record.get("message")
+        detail = f": {message}" if message and message not in (record["status"], "queued", "running") else ""
+        err.write(f"{record['task_id']} {record['run_id']}: {record['status']}{pid}{detail}\n")
         err.flush()
 
     return show
@@ -267,7 +268,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # --- parsing -----------------------------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="host-runner", description="Serve the host-runner API, or talk to a running one.")
+    top = argparse.ArgumentParser(prog="host-runner",
+                                  description="Serve the host-runner API, or talk to a running one.")
     top.add_argument("--url", help="the runner (default: $HOST_RUNNER_URL or http://127.0.0.1:8765)")
     top.add_argument("--json", action="store_true", help="print the API's JSON instead of tables")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -13,6 +13,7 @@ import contextvars
 import json
 import logging
 import traceback
+import types
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -20,7 +21,9 @@ from urllib.parse import urlsplit
 
 LOG_FORMATS = ("text", "json")
 
-_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("host_runner_log_context", default={})
+_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "host_runner_log_context", default=types.MappingProxyType({})
+)
 
 #: Attributes every LogRecord has; anything else on a record came from ``extra=`` and is worth showing.
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}

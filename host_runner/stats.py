@@ -30,7 +30,7 @@ class HistogramSnapshot:
         """Prometheus buckets: ``(le, observations <= le)``, ending with ``+Inf``."""
         running = 0
         buckets = []
-        for bound, count in zip((*self.bounds, float("inf")), self.counts):
+        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
         return buckets

@@ -49,7 +49,8 @@ def check_response(method: str, path: str, query: Mapping[str, Any] | None, stat
         SPEC.validate_response(request, response)
     except (PathNotFound, OperationNotFound):
         if status not in (401, 404, 405):
-            raise UndocumentedResponse(f"{method.upper()} {path} answered {status} but is not in the document")
+            raise UndocumentedResponse(
+                f"{method.upper()} {path} answered {status} but is not in the document") from None
         _check_error_body(method, path, status, body)
         return
     except MissingData as exc:

@@ -63,8 +63,8 @@ def test_debug_actors_show_callback_lanes_without_secrets(make_runner, receiver)
     url = receiver.url.replace("http://", "http://user:hunter2@") + "?signature=s3cret"
     runner.submit(task_id="cb", status_callback_url=url, status_callback_token="tok-t0ken")
     runner.wait_status("cb", "running")
-    report = wait_for(lambda: (r := debug_actors(runner))["callback_lanes"] and r["callback_lanes"][0]["attempts"] and r,
-                      what="a failed callback attempt")
+    report = wait_for(lambda: (r := debug_actors(runner))["callback_lanes"] and r["callback_lanes"][0]["attempts"]
+                      and r, what="a failed callback attempt")
     [lane] = report["callback_lanes"]
     assert lane["task_id"] == "cb" and lane["pending"] == 1 and lane["next_status"] == "running"
     assert lane["last_error"] == "HTTP 500"

@@ -136,8 +136,8 @@ def test_a_follower_that_disconnects_frees_its_thread_and_followers_are_capped(t
 
 def test_following_a_task_that_printed_nothing_yet_answers_at_once(tmp_path: Path):
     go = tmp_path / "go"
-    process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="shell",
-                                  HOST_RUNNER_CMD_TEMPLATE=f"sh -c 'while [ ! -e {go} ]; do sleep 0.05; done; echo late'")
+    script = f"while [ ! -e {go} ]; do sleep 0.05; done; echo late"
+    process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="shell", HOST_RUNNER_CMD_TEMPLATE=f"sh -c '{script}'")
     try:
         requests.post(f"{base}/tasks", json={"task_id": "quiet", "run_id": "r1", "prompt": "p"}, timeout=10)
         wait_for(lambda: requests.get(f"{base}/tasks/quiet", timeout=5).json()["status"] == "running")
