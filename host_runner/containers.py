@@ -74,13 +74,18 @@ class _ContainerRun:
         if force:
             _in_background("docker-rm", self.cli.remove_quietly, self.container_id)
         else:
-            _in_background("docker-kill", self._kill_quietly, self.container_id)
+            _in_background("docker-kill", self._terminate, self.container_id)
 
-    def _kill_quietly(self, container_id: str) -> None:
+    def _terminate(self, container_id: str) -> None:
         try:
-            self.cli.kill(container_id, "TERM")
+            if self.cli.kill(container_id, "TERM"):
+                return
         except DockerError as exc:
             logger.warning("could not signal container %s: %s", container_id, exc)
+            return
+        # Not running: its client has not started it yet (a cancel right after `running`), so there is nothing
+        # to stop gracefully, and waiting out the grace period would only let it start. Remove it now.
+        self.cli.remove_quietly(container_id)
 
     def outcome(self) -> ExitStatus | None:
         return self._outcome

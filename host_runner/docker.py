@@ -151,10 +151,14 @@ class DockerCli:
             logger.warning("could not remove container %s: %s", " ".join(containers), exc)
             return False
 
-    def kill(self, container: str, signal_name: str) -> None:
+    def kill(self, container: str, signal_name: str) -> bool:
+        """Signal the container's main process; False if it is not running (not started yet, or over)."""
         result = self.run(["kill", "--signal", signal_name, "--", container])
-        if result.returncode != 0:
-            logger.info("docker kill %s: %s", container, last_line(result.stderr))
+        if result.returncode == 0:
+            return True
+        if "is not running" in result.stderr or "no such container" in result.stderr.lower():
+            return False
+        raise DockerError(explain_failure("kill", result.stderr))
 
     def labelled(self, label: str) -> list[dict[str, str]]:
         """Every container (running or not) carrying ``label``: their ids and our three labels."""

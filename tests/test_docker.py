@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -285,6 +286,20 @@ def test_cancel_removes_a_container_whose_command_ignores_sigterm(sandbox_runner
     record = wait_for(lambda: (r := runner.get("box-stubborn"))["stdout"] == "ready\n" and r, what="ready")
     assert runner.cancel("box-stubborn").json["status"] == "canceled"
     assert not container_exists(record["container_id"])
+
+
+@pytest.mark.docker
+def test_cancel_right_after_running_does_not_wait_out_the_grace_period(sandbox_runner, image):
+    # `running` is reported once the attached client is started, maybe before it has started the container: a
+    # TERM then finds nothing to signal. The container must be removed at once, not after the (long) grace.
+    runner = sandbox_runner(kill_grace_seconds=300)
+    for attempt in range(3):
+        task_id = f"box-early-cancel-{attempt}"
+        submit_sandbox(runner, task_id, image, "sleep", "1000")
+        record = running_container(runner, task_id)
+        threading.Thread(target=runner.cancel, args=(task_id,), daemon=True).start()
+        runner.wait_status(task_id, "canceled", timeout=30)
+        assert not container_exists(record["container_id"])
 
 
 @pytest.mark.docker
