@@ -78,10 +78,6 @@ def _require_string(body: dict[str, Any], name: str, *, required: bool = True) -
         raise ValidationError(name, "must be a string")
     if "\x00" in value:
         raise ValidationError(name, "must not contain NUL bytes")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # JSON can spell lone surrogates (a \ud800 escape); no argv or header holds them
-        raise ValidationError(name, "must be valid Unicode text (no lone surrogates)") from None
     if required and not value.strip():
         raise ValidationError(name, "must not be empty")
     return value
@@ -185,6 +181,32 @@ def _parse_callback_url(body: dict[str, Any]) -> str | None:
     return url
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _reject_lone_surrogates(body: dict[str, Any]) -> None:
+    """JSON can spell lone surrogates (a \\ud800 escape), which are not text: no argv, environment, file name,
+    header or SQLite column can hold them. Refuse them anywhere in the body, naming where (iteratively: the
+    body may be nested as deeply as the JSON parser allowed)."""
+    pending: list[tuple[str, Any]] = [("body", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and not _is_text(value):
+            raise ValidationError(path, "must be valid Unicode text (no lone surrogates)")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not _is_text(key):
+                    raise ValidationError(path, "has a field name that is not valid Unicode text")
+                pending.append((key if path == "body" else f"{path}.{key}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+
+
 def parse_task_request(
     body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = ()
 ) -> TaskRequest:
@@ -193,6 +215,7 @@ def parse_task_request(
     ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
+    _reject_lone_surrogates(body)
     task_id = _require_id(body, "task_id")
     run_id = _require_id(body, "run_id")
     prompt = _require_string(body, "prompt")

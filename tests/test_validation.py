@@ -149,10 +149,15 @@ def test_list_filters_are_validated(runner: Runner):
     assert runner.client.simulate_get("/tasks", params={"limit": "x"}).status_code == 422
 
 
-def test_lone_surrogates_are_422_not_500(runner: Runner):
-    # Valid JSON, but no command line, environment or HTTP header can carry a lone surrogate.
-    for field in ("prompt", "status_callback_token"):
-        body = {"task_id": "t", "run_id": "r", "prompt": "p", field: "a\ud800b"}
+def test_lone_surrogates_are_422_not_500(runner: Runner, tmp_path: Path):
+    # Valid JSON, but no command line, environment, HTTP header or file name can carry a lone surrogate.
+    shared = {"execution_mode": "shared-workspace",
+              "workspace": {"project_root": str(tmp_path), "lock_paths": [f"{tmp_path}/a\ud800"]}}
+    for field, changes in (("prompt", {"prompt": "a\ud800b"}), ("status_callback_token", {
+            "status_callback_token": "a\ud800b"}), ("workspace.lock_paths[0]", shared),
+            ("workspace.project_id", {"workspace": {"project_id": "\udc80"}}),
+            ("handoff_context.notes[1]", {"handoff_context": {"notes": ["fine", "\ud800"]}})):
+        body = {"task_id": "t", "run_id": "r", "prompt": "p", **changes}
         result = runner.client.simulate_post("/tasks/submit", body=json.dumps(body), content_type="application/json")
         assert result.status_code == 422, result.text
         assert result.json["field"] == field
