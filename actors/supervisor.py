@@ -21,6 +21,8 @@ from actors.messages import (
     Cancel,
     CancelResult,
     CancelTask,
+    CheckSubmit,
+    ClaimsFreed,
     GetTask,
     ListTasks,
     Release,
@@ -31,9 +33,9 @@ from actors.messages import (
     TaskEnded,
 )
 from actors.task import TaskActor, TaskServices
-from host_runner.claims import claims_for
+from host_runner.claims import Admission, claims_for
 from host_runner.errors import Conflict
-from host_runner.models import TaskRecord, TaskRequest, utc_now
+from host_runner.models import TaskRecord, TaskRequest, ValidationError, utc_now
 from host_runner.process import RunFiles, read_tail
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, GetTask, ListTasks, CancelTask})
+    asked = frozenset({Submit, CheckSubmit, GetTask, ListTasks, CancelTask})
 
     def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
         super().__init__()
@@ -82,6 +84,8 @@ class SupervisorActor(Actor):
                 self.registry.ask(Reserve(record.key, claims_for(request)))
             except Conflict as exc:
                 logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message)
+            except ValidationError as exc:
+                logger.warning("cannot reserve the claims of recovered task %s: %s", record.task_id, exc)
             if record.status == "queued":
                 self.queue.append(record.key)
                 self.queued_requests[record.key] = request
@@ -92,19 +96,27 @@ class SupervisorActor(Actor):
             logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
 
     # --- submissions -----------------------------------------------------------------------------------------
-    def on_submit(self, message: Submit) -> SubmitResult:
+    def on_check_submit(self, message: CheckSubmit) -> TaskRecord | None:
         request = message.request
         existing = self.store.get(request.task_id, request.run_id)
         if existing is not None:
-            return SubmitResult(self._with_live_tails(existing), created=False)
+            return self._with_live_tails(existing)
         latest = self.store.get(request.task_id)
         if latest is not None and latest.active:
             raise Conflict(
                 f"task {request.task_id} already has an active run {latest.run_id}; cancel it or wait for it to end",
                 holder=request.task_id,
             )
+        return None
+
+    def on_submit(self, message: Submit) -> SubmitResult:
+        request = message.request
+        existing = self.on_check_submit(CheckSubmit(request))  # again: the world may have moved since
+        if existing is not None:
+            return SubmitResult(existing, created=False)
         key = (request.task_id, request.run_id)
-        self.registry.ask(Reserve(key, claims_for(request)))  # raises Conflict naming the holder
+        admission = message.admission or Admission(claims_for(request))
+        self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # raises Conflict naming the holder
         now = utc_now()
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
@@ -130,6 +142,9 @@ class SupervisorActor(Actor):
             if record is None or not record.active:
                 continue
             self.running[key] = TaskActor.start(record, request, self.services)
+
+    def on_claims_freed(self, message: ClaimsFreed) -> None:
+        self.registry.tell(Release(message.owner))
 
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
-UNSUPPORTED_MODES: frozenset[str] = frozenset({"isolated-worktree", "docker-sandbox"})
+UNSUPPORTED_MODES: frozenset[str] = frozenset({"docker-sandbox"})
 STATUSES = ("queued", "running", "success", "failed", "canceled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
 TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
@@ -153,6 +153,12 @@ def _parse_workspace(raw: Any, mode: str) -> Workspace | None:
         worktree_path = _absolute_path(worktree_path, "workspace.worktree_path")
         if not isinstance(git_branch, str) or not git_branch.strip():
             raise ValidationError("workspace.git_branch", "is required for execution_mode isolated-worktree")
+        if "\x00" in git_branch:
+            raise ValidationError("workspace.git_branch", "must not contain NUL bytes")
+        if git_branch.startswith("-"):  # git would read it as an option
+            raise ValidationError("workspace.git_branch", "must not start with '-'")
+        # What needs git (a repository, a free path, a branch name git accepts) is checked by
+        # host_runner.admission once the submission is known not to be a retry.
     else:
         worktree_path = worktree_path if isinstance(worktree_path, str) else None
         git_branch = git_branch if isinstance(git_branch, str) else None
