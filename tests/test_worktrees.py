@@ -125,17 +125,17 @@ def test_work_is_saved_as_patches_that_apply_with_git_apply(make_runner, repo: P
     assert final["worktree_uncommitted_patch"] == str(run_dir / "uncommitted.patch")
     assert "work saved" in (run_dir / "worktree.log").read_text()
 
-    # Everything the task did, committed or not, applies on the base commit ...
-    check = tmp_path / "check"
-    git(tmp_path, "clone", "-q", str(repo), str(check))
-    git(check, "checkout", "-q", "--detach", base)
-    git(check, "apply", final["worktree_patch"])
-    assert_work_applied(check)
+    # The README's recipe: everything the task did, committed or not, applies on the base commit ...
+    recover = tmp_path / "recover"
+    git(repo, "worktree", "add", "-q", "--detach", str(recover), base)
+    git(recover, "apply", "--index", final["worktree_patch"])
+    assert_work_applied(recover)
+    git(repo, "worktree", "remove", "--force", str(recover))
     # ... and what it left uncommitted applies on its branch, which keeps its commits.
-    git(check, "checkout", "-q", "-f", "--detach", final["worktree_final_head"])
-    git(check, "clean", "-q", "-f", "-d")
-    git(check, "apply", final["worktree_uncommitted_patch"])
-    assert_work_applied(check)
+    git(repo, "worktree", "add", "-q", str(recover), "agent/work")
+    git(recover, "apply", final["worktree_uncommitted_patch"])
+    assert_work_applied(recover)
+    git(repo, "worktree", "remove", "--force", str(recover))
     assert "committed.txt" not in Path(final["worktree_uncommitted_patch"]).read_text()
 
 
