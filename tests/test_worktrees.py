@@ -231,12 +231,16 @@ def _spelling(case: str, repo: Path, tmp: Path) -> dict:
         return isolated(tmp / "repo-alias", tmp / "wt" / "other", "held")
     if case == "same branch, repository through ..":
         return isolated(Path(f"{repo}/src/.."), tmp / "wt" / "other", "held")
+    if case == "same branch, repository through one of its linked worktrees":
+        git(repo, "worktree", "add", "-q", "--detach", str(tmp / "linked"))
+        return isolated(tmp / "linked", tmp / "wt" / "other", "held")
     raise AssertionError(case)
 
 
 @pytest.mark.parametrize("case", [
     "same branch", "same path", "same path through a symlink", "same path through ..", "inside the held worktree",
     "around the held worktree", "same branch, repository through a symlink", "same branch, repository through ..",
+    "same branch, repository through one of its linked worktrees",
 ])
 def test_paths_and_branches_held_by_active_tasks_answer_409_naming_the_holder(
         queued_holder: Runner, repo: Path, tmp_path: Path, case: str):
@@ -246,7 +250,7 @@ def test_paths_and_branches_held_by_active_tasks_answer_409_naming_the_holder(
     assert "holder" in result.json["detail"]
 
 
-def test_a_worktree_inside_a_shared_workspace_lock_collides(queued_holder: Runner, repo: Path, tmp_path: Path):
+def test_a_lock_path_around_a_worktree_collides(queued_holder: Runner, repo: Path, tmp_path: Path):
     shared = {"execution_mode": "shared-workspace",
               "workspace": {"project_root": str(tmp_path), "lock_paths": [str(tmp_path / "wt")]}}
     result = queued_holder.submit(task_id="shared", **shared)
