@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from host_runner.claims import Claim
+from host_runner.claims import Admission, Claim
 from host_runner.models import TaskRecord, TaskRequest
 from host_runner.stats import HistogramSnapshot
 
@@ -12,7 +13,21 @@ from host_runner.stats import HistogramSnapshot
 # --- to the SupervisorActor -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Submit:
-    """ask → :class:`SubmitResult`; raises :class:`host_runner.errors.Conflict` on a collision."""
+    """ask → :class:`SubmitResult`; raises :class:`host_runner.errors.Conflict` on a collision.
+
+    ``admission`` comes from :func:`host_runner.admission.admission_for`, computed by the sender outside any
+    actor because it may ask git; without it the supervisor computes the claims itself.
+    """
+
+    request: TaskRequest
+    admission: Admission | None = None
+
+
+@dataclass(frozen=True)
+class CheckSubmit:
+    """ask → the known :class:`TaskRecord` when ``request`` is a retry of a known run, else None; raises
+    :class:`host_runner.errors.Conflict` when the task has another active run. What :class:`Submit` checks
+    first, asked beforehand so that a retry is answered without checking the world again."""
 
     request: TaskRequest
 
@@ -64,6 +79,14 @@ class PrepareShutdown:
 
 
 @dataclass(frozen=True)
+class ClaimsFreed:
+    """tell, from a TaskActor: its workspace is cleaned up, so its claims may go. Sent *before* the terminal
+    record is written: whoever saw the record terminal and submits again is queued behind this release."""
+
+    owner: tuple[str, str]
+
+
+@dataclass(frozen=True)
 class TaskEnded:
     """tell, from a TaskActor: its run is terminal and persisted."""
 
@@ -103,6 +126,9 @@ class Reserve:
 
     owner: tuple[str, str]
     claims: tuple[Claim, ...]
+    #: Run once no held claim collides, before the claims are recorded; raises Conflict when the world outside
+    #: the runner is in the way (isolated-worktree: a snapshot of `git worktree list`). Must not block.
+    verify: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)

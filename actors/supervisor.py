@@ -23,6 +23,8 @@ from actors.messages import (
     Cancel,
     CancelResult,
     CancelTask,
+    CheckSubmit,
+    ClaimsFreed,
     GetStats,
     GetTask,
     ListTasks,
@@ -36,10 +38,10 @@ from actors.messages import (
     TaskEnded,
 )
 from actors.task import TaskActor, TaskServices
-from host_runner.claims import claims_for
+from host_runner.claims import Admission, claims_for
 from host_runner.errors import Conflict, ShuttingDown
 from host_runner.logs import task_fields
-from host_runner.models import TaskRecord, TaskRequest, utc_now
+from host_runner.models import TaskRecord, TaskRequest, ValidationError, utc_now
 from host_runner.process import RunFiles, read_tail, signal_group, start_ticks
 from host_runner.stats import DURATION_BUCKETS, Histogram, seconds_between
 
@@ -51,7 +53,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats})
+    asked = frozenset({Submit, CheckSubmit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats})
 
     def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
         super().__init__()
@@ -92,6 +94,9 @@ class SupervisorActor(Actor):
             except Conflict as exc:
                 logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message,
                                extra=task_fields(record))
+            except ValidationError as exc:
+                logger.warning("cannot reserve the claims of recovered task %s: %s", record.task_id, exc,
+                               extra=task_fields(record))
             if record.status == "running" and self._never_launched(record):
                 logger.info("task %s was being started when the runner stopped; queuing it again", record.task_id,
                             extra=task_fields(record))
@@ -119,21 +124,29 @@ class SupervisorActor(Actor):
         return True
 
     # --- submissions -----------------------------------------------------------------------------------------
-    def on_submit(self, message: Submit) -> SubmitResult:
+    def on_check_submit(self, message: CheckSubmit) -> TaskRecord | None:
         request = message.request
         if not self.accepting:
             raise ShuttingDown("the runner is shutting down and accepts no new tasks")
         existing = self.store.get(request.task_id, request.run_id)
         if existing is not None:
-            return SubmitResult(self._with_live_tails(existing), created=False)
+            return self._with_live_tails(existing)
         latest = self.store.get(request.task_id)
         if latest is not None and latest.active:
             raise Conflict(
                 f"task {request.task_id} already has an active run {latest.run_id}; cancel it or wait for it to end",
                 holder=request.task_id,
             )
+        return None
+
+    def on_submit(self, message: Submit) -> SubmitResult:
+        request = message.request
+        existing = self.on_check_submit(CheckSubmit(request))  # again: the world may have moved since
+        if existing is not None:
+            return SubmitResult(existing, created=False)
         key = (request.task_id, request.run_id)
-        self.registry.ask(Reserve(key, claims_for(request)))  # raises Conflict naming the holder
+        admission = message.admission or Admission(claims_for(request))
+        self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # raises Conflict naming the holder
         now = utc_now()
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
@@ -164,6 +177,9 @@ class SupervisorActor(Actor):
             if record is None or not record.active:
                 continue
             self.running[key] = TaskActor.start(record, request, self.services)
+
+    def on_claims_freed(self, message: ClaimsFreed) -> None:
+        self.registry.tell(Release(message.owner))
 
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key

@@ -95,6 +95,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "worktree_cleanup_attempted": nullable({"type": "boolean"}),
             "worktree_cleanup_succeeded": nullable({"type": "boolean"}),
             "worktree_cleanup_message": nullable(STRING),
+            # isolated-worktree runs (README: Isolated worktrees)
+            "worktree_base_commit": nullable(STRING),
+            "worktree_previous_branch_tip": nullable(STRING),
+            "worktree_final_head": nullable(STRING),
+            "worktree_commits": nullable({"type": "integer"}),
+            "worktree_changed_files": nullable({"type": "array", "items": STRING}),
+            "worktree_changed_files_count": nullable({"type": "integer"}),
+            "worktree_patch": nullable(STRING),
+            "worktree_uncommitted_patch": nullable(STRING),
+            "worktree_preserve_error": nullable(STRING),
             "pid": nullable({"type": "integer", "description": "the task's process group"}),
             "timeout_seconds": {"type": "number"},
             "logs": nullable({

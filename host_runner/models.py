@@ -18,7 +18,6 @@ from host_runner.errors import ValidationError
 from host_runner.sandbox import SandboxSpec, parse_sandbox
 
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
-UNSUPPORTED_MODES: frozenset[str] = frozenset({"isolated-worktree"})
 STATUSES = ("queued", "running", "success", "failed", "canceled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
 TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
@@ -149,6 +148,12 @@ def _parse_workspace(raw: Any, mode: str) -> Workspace | None:
         worktree_path = _absolute_path(worktree_path, "workspace.worktree_path")
         if not isinstance(git_branch, str) or not git_branch.strip():
             raise ValidationError("workspace.git_branch", "is required for execution_mode isolated-worktree")
+        if "\x00" in git_branch:
+            raise ValidationError("workspace.git_branch", "must not contain NUL bytes")
+        if git_branch.startswith("-"):  # git would read it as an option
+            raise ValidationError("workspace.git_branch", "must not start with '-'")
+        # What needs git (a repository, a free path, a branch name git accepts) is checked by
+        # host_runner.admission once the submission is known not to be a retry.
     else:
         worktree_path = worktree_path if isinstance(worktree_path, str) else None
         git_branch = git_branch if isinstance(git_branch, str) else None
@@ -237,8 +242,6 @@ def parse_task_request(
         raise ValidationError("sandbox", "must be an object")
     # Other modes ignore a sandbox, as they ignore any unknown field.
     sandbox = parse_sandbox(sandbox_raw, sandbox_mount_roots) if mode == "docker-sandbox" else None
-    if mode in UNSUPPORTED_MODES:
-        raise ValidationError("execution_mode", f"{mode} is not supported yet by this runner")
 
     token = _require_string(body, "status_callback_token", required=False) or None
     return TaskRequest(
