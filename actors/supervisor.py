@@ -16,8 +16,9 @@ from typing import Any
 
 import pykka
 
-from actors.base import Actor
+from actors.base import Actor, tell_if_alive
 from actors.messages import (
+    CallbackQueued,
     Cancel,
     CancelResult,
     CancelTask,
@@ -25,7 +26,6 @@ from actors.messages import (
     ListTasks,
     Release,
     Reserve,
-    StatusChanged,
     Submit,
     SubmitResult,
     TaskEnded,
@@ -152,11 +152,9 @@ class SupervisorActor(Actor):
             self.queue.remove(key)
             now = utc_now()
             record = record.evolve(status="canceled", message=message.message, finished_at=now)
-            self.store.update(record)
-            if request.status_callback_url:
-                self.services.callbacks.tell(
-                    StatusChanged(record, request.status_callback_url, request.status_callback_token)
-                )
+            event = self.store.update(record, callback_url=request.status_callback_url)
+            if event is not None:
+                tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
             self.registry.tell(Release(key))
             return CancelResult(record, None)
         ref = self.running.get(key)
@@ -171,7 +169,11 @@ class SupervisorActor(Actor):
     # --- reads -----------------------------------------------------------------------------------------------
     def on_get_task(self, message: GetTask) -> TaskRecord | None:
         record = self.store.get(message.task_id)
-        return self._with_live_tails(record) if record is not None else None
+        if record is None:
+            return None
+        # The delivery state of the run's callback events (never the URL or the token).
+        callbacks = tuple(self.store.callbacks_for(record.task_id, record.run_id))
+        return replace(self._with_live_tails(record), callbacks=callbacks)
 
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
         records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit)

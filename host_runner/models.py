@@ -247,6 +247,8 @@ class TaskRecord:
     stderr: str = ""
     log_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Delivery state of the run's callback events (set on reads of one task only; never stored here).
+    callbacks: tuple[dict[str, Any], ...] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -292,6 +294,8 @@ class TaskRecord:
             "timeout_seconds": self.timeout_seconds,
             "logs": logs,
         }
+        if self.callbacks is not None:
+            data["callbacks"] = [dict(event) for event in self.callbacks]
         for key, value in self.extra.items():
             data.setdefault(key, value)
         return data
