@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/output_capture.py
+	$(VENV)/bin/python bench/callback_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
