@@ -245,14 +245,16 @@ class Store:
         return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     def record_callback_attempt(self, event_id: str, *, state: str, attempts: int, last_error: str | None) -> None:
-        """Persist an event's delivery state after an attempt."""
+        """Persist an event's delivery state after an attempt. A settled event's body is dropped: it is never
+        sent again, and it holds up to 128 KiB of output tails that the run's record keeps anyway."""
         now = utc_now()
         with self._lock:
             self._db.execute(
-                "UPDATE callback_events SET state = ?, attempts = ?, last_error = COALESCE(?, last_error), "
-                "updated_at = ?, delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END "
-                "WHERE event_id = ?",
-                (state, attempts, last_error, now, state, now, event_id),
+                "UPDATE callback_events SET state = :state, attempts = :attempts, "
+                "last_error = COALESCE(:error, last_error), updated_at = :now, "
+                "delivered_at = CASE WHEN :state = 'delivered' THEN :now ELSE delivered_at END, "
+                "body = CASE WHEN :state = 'pending' THEN body ELSE '' END WHERE event_id = :event_id",
+                {"state": state, "attempts": attempts, "error": last_error, "now": now, "event_id": event_id},
             )
 
     def callbacks_for(self, task_id: str, run_id: str) -> list[dict[str, Any]]:

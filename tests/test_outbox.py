@@ -73,7 +73,9 @@ def test_events_and_their_state_survive_reopening_the_store(tmp_path: Path):
     (pending,) = reopened.pending_callbacks()
     assert (pending.event_id, pending.attempts, pending.state) == (event.event_id, 2, "pending")
     assert reopened.callback_delivery(event.event_id)[1] is None
+    assert json.loads(reopened.callback_delivery(event.event_id)[2])["status"] == "running"
     reopened.record_callback_attempt(event.event_id, state="delivered", attempts=3, last_error=None)
+    assert reopened.callback_delivery(event.event_id)[2] == ""  # settled: the body is not kept
     (shown,) = reopened.callbacks_for("t1", "r1")
     assert (shown["state"], shown["attempts"], shown["last_error"]) == ("delivered", 3, "HTTP 503")
     assert shown["delivered_at"] and "url" not in shown and reopened.pending_callbacks() == []
