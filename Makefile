@@ -19,8 +19,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(VENV)/bin/python bench/output_capture.py
-	$(VENV)/bin/python bench/callback_latency.py
+	$(VENV)/bin/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +28,9 @@ from actors.base import Actor
 from actors.messages import CallbackQueued
 from host_runner.callbacks import DELIVERED, FAILED, PENDING, Delivery, Outcome, attempt, backoff_delay, receiver_of
 from host_runner.config import Config
+from host_runner.logs import redact_url, task_fields
 from host_runner.reactor import Reactor
+from host_runner.stats import CallbackStats
 from host_runner.store import OutboxEvent, Store
 
 logger = logging.getLogger(__name__)
@@ -42,7 +45,9 @@ class RunQueue:
     receiver: str
     events: deque[OutboxEvent] = field(default_factory=deque)
     attempts: int = 0  # of the head event
+    last_error: str | None = None  # of the head event
     busy: bool = False
+    sending: bool = False  # the head is being sent right now (busy and not waiting for a retry)
 
 
 @dataclass
@@ -78,12 +83,13 @@ class CallbackActor(Actor):
         self.store = store
         self.runs: dict[Run, RunQueue] = {}
         self.lanes: dict[str, Lane] = {}
-        self.known: set[str] = set()  # ids of the pending events held in self.runs
+        self.known: dict[str, float] = {}  # pending event id → when this actor got it (monotonic), for stats
         self.turns: deque[str] = deque()  # receivers with ready runs, in round-robin order
         self.free_workers = config.callback_workers
         self.per_receiver = max(1, config.callback_workers // 2)
         self.pool = ThreadPoolExecutor(max_workers=config.callback_workers, thread_name_prefix="callback")
         self.sessions = threading.local()
+        self.stats = CallbackStats()
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -110,7 +116,7 @@ class CallbackActor(Actor):
         self._dispatch()
 
     def _add(self, event: OutboxEvent) -> None:
-        self.known.add(event.event_id)
+        self.known[event.event_id] = time.monotonic()
         queue = self.runs.get(event.run)
         if queue is None:
             queue = self.runs[event.run] = RunQueue(receiver_of(event.url))
@@ -119,7 +125,7 @@ class CallbackActor(Actor):
         else:
             queue.events.append(event)
         if len(queue.events) == 1 and not queue.busy:
-            queue.attempts = event.attempts
+            queue.attempts, queue.last_error = event.attempts, event.last_error
             self._make_ready(event.run)
 
     # --- scheduling ------------------------------------------------------------------------------------------
@@ -165,11 +171,12 @@ class CallbackActor(Actor):
         event = queue.events[0]
         loaded = self.store.callback_delivery(event.event_id)
         if loaded is None:  # vanished from the store: nothing to send
-            logger.error("callback event %s of task %s is no longer in the outbox", event.event_id, run[0])
+            logger.error("callback event %s of task %s is no longer in the outbox", event.event_id, run[0],
+                         extra=task_fields(run))
             self._finish(run)
             return
         url, token, body = loaded
-        queue.busy = True
+        queue.busy = queue.sending = True
         lane.in_flight += 1
         self.free_workers -= 1
         delivery = Delivery(event.event_id, url, token, body, queue.attempts + 1)
@@ -183,7 +190,7 @@ class CallbackActor(Actor):
         try:
             outcome = attempt(session, delivery, self.config.callback_secret, self.config.callback_timeout_seconds)
         except Exception as exc:  # a bug here must not leave the run waiting forever
-            logger.exception("callback attempt for task %s failed unexpectedly", run[0])
+            logger.exception("callback attempt for task %s failed unexpectedly", run[0], extra=task_fields(run))
             outcome = Outcome(False, True, f"internal error ({type(exc).__name__})")
         self.tell_later(_Attempted(run, delivery.event_id, outcome))()
 
@@ -194,29 +201,34 @@ class CallbackActor(Actor):
         lane = self.lanes[queue.receiver]
         lane.in_flight -= 1
         self.free_workers += 1
+        queue.sending = False
         queue.attempts += 1
         outcome = message.outcome
+        queue.last_error = outcome.error or queue.last_error
+        self.stats.attempted(outcome.delivered)
         lane.failing = not outcome.delivered and outcome.retryable
         if outcome.delivered:
             self.store.record_callback_attempt(event.event_id, state=DELIVERED, attempts=queue.attempts,
                                                last_error=None)
             logger.debug("callback %s #%d of task %s delivered (attempt %d)", event.status, event.sequence,
-                         event.task_id, queue.attempts)
-            self._finish(message.run)
+                         event.task_id, queue.attempts, extra=task_fields(message.run))
+            self._finish(message.run, delivered=True)
         elif outcome.retryable and queue.attempts < self.config.callback_max_attempts:
             self.store.record_callback_attempt(event.event_id, state=PENDING, attempts=queue.attempts,
                                                last_error=outcome.error)
             delay = backoff_delay(queue.attempts, self.config.callback_backoff_seconds,
                                   self.config.callback_backoff_max_seconds)
             logger.info("callback %s #%d of task %s run %s failed (%s); retry %d in %.2fs", event.status,
-                        event.sequence, event.task_id, event.run_id, outcome.error, queue.attempts, delay)
+                        event.sequence, event.task_id, event.run_id, outcome.error, queue.attempts, delay,
+                        extra=task_fields(message.run))
             self.reactor.call_later(delay, self.tell_later(_RetryDue(message.run, event.event_id)))
         else:
             self.store.record_callback_attempt(event.event_id, state=FAILED, attempts=queue.attempts,
                                                last_error=outcome.error)
             logger.warning("gave up on callback %s #%d of task %s run %s after %d attempts: %s", event.status,
-                           event.sequence, event.task_id, event.run_id, queue.attempts, outcome.error)
-            self._finish(message.run)
+                           event.sequence, event.task_id, event.run_id, queue.attempts, outcome.error,
+                           extra=task_fields(message.run))
+            self._finish(message.run, delivered=False)
         self._dispatch()
 
     def on__retry_due(self, message: _RetryDue) -> None:
@@ -227,14 +239,16 @@ class CallbackActor(Actor):
         self._make_ready(message.run)
         self._dispatch()
 
-    def _finish(self, run: Run) -> None:
-        """The head event of ``run`` is settled (delivered or given up): the next one may go."""
+    def _finish(self, run: Run, delivered: bool | None = None) -> None:
+        """The head event of ``run`` is settled (delivered, or given up when False): the next one may go."""
         queue = self.runs[run]
         event = queue.events.popleft()
-        self.known.discard(event.event_id)
+        since = self.known.pop(event.event_id, None)
+        if delivered is not None and since is not None:
+            self.stats.finished(delivered, time.monotonic() - since)
         queue.busy = False
         if queue.events:
-            queue.attempts = queue.events[0].attempts
+            queue.attempts, queue.last_error = queue.events[0].attempts, queue.events[0].last_error
             self._make_ready(run)
         else:
             del self.runs[run]
@@ -249,3 +263,24 @@ class CallbackActor(Actor):
             if queue.events and queue.events[0].event_id == message.event_id and queue.busy:
                 self._finish(message.run)
                 self._dispatch()
+
+    # --- introspection ---------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """For /debug/actors: pending events per run (URLs without user info or query), the receivers' lanes,
+        and the delivery counters. From memory only."""
+        lanes = []
+        for run, queue in self.runs.items():
+            head = queue.events[0] if queue.events else None
+            lanes.append({
+                "task_id": run[0], "run_id": run[1], "url": redact_url(head.url) if head else None,
+                "pending": len(queue.events), "sending": queue.sending,
+                "next_status": head.status if head else None, "attempts": queue.attempts,
+                "last_error": queue.last_error,
+            })
+        receivers = [
+            {"receiver": name, "ready_runs": len(lane.ready), "sending": lane.in_flight, "failing": lane.failing,
+             "limit": self._limit(lane)}
+            for name, lane in self.lanes.items()
+        ]
+        return {"lanes": lanes, "receivers": receivers, "free_workers": self.free_workers,
+                "stats": self.stats.snapshot()}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from host_runner.claims import Claim
 from host_runner.models import TaskRecord, TaskRequest
+from host_runner.stats import HistogramSnapshot
 
 
 # --- to the SupervisorActor -------------------------------------------------------------------------------
@@ -24,9 +25,10 @@ class SubmitResult:
 
 @dataclass(frozen=True)
 class GetTask:
-    """ask → the newest :class:`TaskRecord` of the task, with live output tails, or None."""
+    """ask → the newest :class:`TaskRecord` of the task (or its run ``run_id``), with live output tails, or None."""
 
     task_id: str
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,39 @@ class CancelResult:
 
 
 @dataclass(frozen=True)
+class PrepareShutdown:
+    """ask → list of threading.Event, one per task still ending. Stops admitting and accepting work; with
+    ``cancel``, cancels every active task (queued ones end at once)."""
+
+    cancel: bool
+    message: str = "canceled: the runner is shutting down"
+
+
+@dataclass(frozen=True)
 class TaskEnded:
     """tell, from a TaskActor: its run is terminal and persisted."""
 
     record: TaskRecord
+
+
+@dataclass(frozen=True)
+class GetStats:
+    """ask → :class:`Stats` (for /metrics)."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    runs: dict[tuple[str, str], int]  # (status, executor) → runs in the store
+    running: int
+    queued: int
+    max_concurrency: int
+    durations: dict[tuple[str, str], HistogramSnapshot]  # (executor, status) → runs ended since start
+
+
+# --- to any actor (see actors.base.Actor.on_describe) ---------------------------------------------------------
+@dataclass(frozen=True)
+class Describe:
+    """ask → a JSON-able dict of what the actor owns right now (for /debug/actors). Must answer from memory."""
 
 
 # --- to a TaskActor ----------------------------------------------------------------------------------------

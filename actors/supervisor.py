@@ -9,9 +9,11 @@ from what their wrapper recorded) before any new submission is handled.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -22,19 +24,24 @@ from actors.messages import (
     Cancel,
     CancelResult,
     CancelTask,
+    GetStats,
     GetTask,
     ListTasks,
+    PrepareShutdown,
     Release,
     Reserve,
+    Stats,
     Submit,
     SubmitResult,
     TaskEnded,
 )
 from actors.task import TaskActor, TaskServices
 from host_runner.claims import claims_for
-from host_runner.errors import Conflict
+from host_runner.errors import Conflict, ShuttingDown
+from host_runner.logs import task_fields
 from host_runner.models import TaskRecord, TaskRequest, utc_now
-from host_runner.process import RunFiles, read_tail
+from host_runner.process import RunFiles, read_tail, signal_group, start_ticks
+from host_runner.stats import DURATION_BUCKETS, Histogram, seconds_between
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +51,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, GetTask, ListTasks, CancelTask})
+    asked = frozenset({Submit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats})
 
     def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
         super().__init__()
@@ -56,6 +63,8 @@ class SupervisorActor(Actor):
         self.queued_requests: dict[Key, TaskRequest] = {}
         self.running: dict[Key, pykka.ActorRef[Any]] = {}
         self.end_waiters: dict[Key, list[threading.Event]] = {}
+        self.accepting = True
+        self.durations: dict[tuple[str, str], Histogram] = {}  # (executor, status) of runs ended since start
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -81,19 +90,39 @@ class SupervisorActor(Actor):
             try:
                 self.registry.ask(Reserve(record.key, claims_for(request)))
             except Conflict as exc:
-                logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message)
+                logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message,
+                               extra=task_fields(record))
+            if record.status == "running" and self._never_launched(record):
+                logger.info("task %s was being started when the runner stopped; queuing it again", record.task_id,
+                            extra=task_fields(record))
+                record = replace(record, status="queued", message="queued", pid=None, pid_start_ticks=None,
+                                 started_at=None)
+                self.store.update(record)
             if record.status == "queued":
                 self.queue.append(record.key)
                 self.queued_requests[record.key] = request
             else:
-                logger.info("re-adopting task %s run %s (pid %s)", record.task_id, record.run_id, record.pid)
+                logger.info("re-adopting task %s run %s (pid %s)", record.task_id, record.run_id, record.pid,
+                            extra=task_fields(record))
                 self.running[record.key] = TaskActor.start(record, request, self.services, adopt=True)
         if self.queue or self.running:
             logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
 
+    def _never_launched(self, record: TaskRecord) -> bool:
+        """A process run whose wrapper was never released (see host_runner.wrapper): stop it if still there."""
+        if record.pid is None or not record.log_dir:
+            return False
+        if RunFiles(Path(record.log_dir)).launched.exists():
+            return False
+        if record.pid_start_ticks is not None and start_ticks(record.pid) == record.pid_start_ticks:
+            signal_group(record.pid, signal.SIGKILL)  # it is waiting for a go that will never come
+        return True
+
     # --- submissions -----------------------------------------------------------------------------------------
     def on_submit(self, message: Submit) -> SubmitResult:
         request = message.request
+        if not self.accepting:
+            raise ShuttingDown("the runner is shutting down and accepts no new tasks")
         existing = self.store.get(request.task_id, request.run_id)
         if existing is not None:
             return SubmitResult(self._with_live_tails(existing), created=False)
@@ -119,11 +148,15 @@ class SupervisorActor(Actor):
             raise
         self.queue.append(key)
         self.queued_requests[key] = request
+        # The prompt is user data (possibly sensitive): logged only when the operator asked for it.
+        shown = f", prompt {request.prompt!r}" if self.config.log_prompts else ""
+        logger.info("task %s run %s submitted (%s, executor %s%s)", request.task_id, request.run_id,
+                    request.execution_mode, record.executor, shown, extra=task_fields(record))
         self._admit()
         return SubmitResult(record, created=True)
 
     def _admit(self) -> None:
-        while self.queue and len(self.running) < self.config.max_concurrency:
+        while self.accepting and self.queue and len(self.running) < self.config.max_concurrency:
             key = self.queue.popleft()
             request = self.queued_requests.pop(key)
             record = self.store.get(*key)
@@ -133,6 +166,10 @@ class SupervisorActor(Actor):
 
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key
+        duration = seconds_between(message.record.started_at, message.record.finished_at)
+        if duration is not None:
+            labels = (message.record.executor, message.record.status)
+            self.durations.setdefault(labels, Histogram(DURATION_BUCKETS)).observe(duration)
         ref = self.running.pop(key, None)
         if ref is not None:
             ref.stop(block=False)
@@ -140,6 +177,21 @@ class SupervisorActor(Actor):
         for event in self.end_waiters.pop(key, []):
             event.set()
         self._admit()
+
+    def on_prepare_shutdown(self, message: PrepareShutdown) -> list[threading.Event]:
+        """Stop taking work; with ``cancel``, end every active task (the events are set as they end)."""
+        self.accepting = False
+        if not message.cancel:
+            return []
+        for key in list(self.queue):
+            self.on_cancel_task(CancelTask(key[0], message.message))
+        events = []
+        for key, ref in self.running.items():
+            ref.tell(Cancel(message.message))
+            event = threading.Event()
+            self.end_waiters.setdefault(key, []).append(event)
+            events.append(event)
+        return events
 
     # --- cancel ----------------------------------------------------------------------------------------------
     def on_cancel_task(self, message: CancelTask) -> CancelResult:
@@ -159,7 +211,7 @@ class SupervisorActor(Actor):
             return CancelResult(self._shown(record), None)
         ref = self.running.get(key)
         if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery
-            logger.error("task %s is %s but has no actor", record.task_id, record.status)
+            logger.error("task %s is %s but has no actor", record.task_id, record.status, extra=task_fields(record))
             return CancelResult(record, None)
         ref.tell(Cancel(message.message))
         event = threading.Event()
@@ -168,7 +220,7 @@ class SupervisorActor(Actor):
 
     # --- reads -----------------------------------------------------------------------------------------------
     def on_get_task(self, message: GetTask) -> TaskRecord | None:
-        record = self.store.get(message.task_id)
+        record = self.store.get(message.task_id, message.run_id)
         return self._shown(record) if record is not None else None
 
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
@@ -187,3 +239,22 @@ class SupervisorActor(Actor):
             return record
         files = RunFiles.for_run(self.config.runs_dir, record.task_id, record.run_id)
         return replace(record, stdout=read_tail(files.stdout), stderr=read_tail(files.stderr))
+
+    # --- introspection ---------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {
+            "accepting": self.accepting,
+            "max_concurrency": self.config.max_concurrency,
+            "running": len(self.running),
+            "queued": len(self.queue),
+            "running_tasks": [{"task_id": key[0], "run_id": key[1], "actor_urn": ref.actor_urn}
+                              for key, ref in self.running.items()],
+            "queue": [{"task_id": key[0], "run_id": key[1]} for key in self.queue],
+        }
+
+    def on_get_stats(self, message: GetStats) -> Stats:
+        return Stats(
+            runs=self.store.count_by_status(), running=len(self.running), queued=len(self.queue),
+            max_concurrency=self.config.max_concurrency,
+            durations={labels: histogram.snapshot() for labels, histogram in self.durations.items()},
+        )

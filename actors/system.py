@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import pykka
 
 from actors.callbacks import CallbackActor
+from actors.messages import PrepareShutdown
 from actors.registry import WorktreeRegistryActor
 from actors.supervisor import SupervisorActor
 from actors.task import TaskServices
@@ -54,7 +56,20 @@ class ActorSystem:
                     self.config.data_dir, self.config.max_concurrency)
 
     def stop(self) -> None:
-        """Stop in reverse start order. Running task processes are left running for the next start to adopt."""
+        """Stop in reverse start order.
+
+        By default (``HOST_RUNNER_SHUTDOWN=leave``) running task processes are left running for the next start to
+        adopt; with ``cancel`` every active task is canceled first (groups killed, workspaces cleaned).
+        """
+        if self.supervisor is not None and self.supervisor.is_alive():
+            try:
+                ending = self.supervisor.ask(PrepareShutdown(cancel=self.config.shutdown == "cancel"), timeout=10)
+            except (pykka.Timeout, pykka.ActorDeadError):
+                logger.exception("the supervisor did not prepare for shutdown")
+                ending = []
+            deadline = time.monotonic() + self.config.kill_grace_seconds + 20
+            for event in ending:
+                event.wait(max(0.0, deadline - time.monotonic()))
         for ref in (self.supervisor, self.callbacks, self.registry):
             if ref is not None and ref.is_alive():
                 ref.stop(block=True, timeout=15)

@@ -11,7 +11,7 @@ import pykka
 from actors.messages import CancelTask, GetTask, ListTasks, Submit, SubmitResult
 from api.errors import ApiError, validation_error
 from host_runner.config import Config
-from host_runner.errors import Conflict
+from host_runner.errors import Conflict, ShuttingDown
 from host_runner.models import STATUSES, ValidationError, parse_task_request
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -68,6 +68,8 @@ class TasksResource:
             result: SubmitResult = ask(self.supervisor, Submit(request))
         except Conflict as exc:
             raise ApiError(falcon.HTTP_409, exc.message, holder_task_id=exc.holder) from None
+        except ShuttingDown as exc:
+            raise ApiError(falcon.HTTP_503, str(exc)) from None
         resp.location = f"/tasks/{request.task_id}"
         render(resp, falcon.HTTP_202 if result.created else falcon.HTTP_200, result.record.to_public())
 

@@ -40,6 +40,7 @@ class Config:
     mock_seconds: float = 0.2
     api_token: str | None = None
     cleanup_worktree: bool = True
+    shutdown: str = "leave"
     callback_timeout_seconds: float = 5.0
     callback_max_attempts: int = 10
     callback_workers: int = 8
@@ -48,6 +49,9 @@ class Config:
     #: Signs every callback (HMAC-SHA256) when set; kept out of repr so that logging a Config never shows it.
     callback_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    log_format: str = "text"
+    log_prompts: bool = False
+    max_log_followers: int = 8
 
     @property
     def db_path(self) -> Path:
@@ -141,6 +145,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         mock_seconds=_read(env, "HOST_RUNNER_MOCK_SECONDS", defaults.mock_seconds,
                            _number(float, 0, 3_600), "seconds 0..3600"),
         api_token=_read(env, "HOST_RUNNER_API_TOKEN", None, str, "a token"),
+        shutdown=_read(env, "HOST_RUNNER_SHUTDOWN", defaults.shutdown, _choice(("leave", "cancel")), "leave or cancel"),
         cleanup_worktree=_read(env, "HOST_RUNNER_CLEANUP_WORKTREE", defaults.cleanup_worktree, _bool, "true or false"),
         callback_timeout_seconds=_read(env, "HOST_RUNNER_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds,
                                        _number(float, 0.1, 300), "seconds 0.1..300"),
@@ -156,6 +161,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         callback_secret=_read(env, "HOST_RUNNER_CALLBACK_SECRET", None, str, "a secret"),
         log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
                         _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
+        log_format=_read(env, "HOST_RUNNER_LOG_FORMAT", defaults.log_format, _choice(("text", "json")),
+                         "text or json"),
+        log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
+        max_log_followers=_read(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
+                                _number(int, 0, 1000), "an integer 0..1000"),
     )
     if not is_loopback_bind(config.bind) and not config.api_token:
         raise ConfigError(

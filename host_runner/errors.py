@@ -10,3 +10,7 @@ class Conflict(Exception):
         super().__init__(message)
         self.message = message
         self.holder = holder
+
+
+class ShuttingDown(Exception):
+    """The runner is stopping and accepts no new work (HTTP 503)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +17,7 @@ from host_runner.process import (
     ExitStatus,
     ProcessSpec,
     RunFiles,
+    Spawned,
     group_alive,
     read_exit_status,
     signal_group,
@@ -41,6 +41,9 @@ class Launched:
 class Launcher(Protocol):
     def start(self) -> Launched: ...
 
+    def release(self) -> None:
+        """Let the started run actually begin; called once its identity has been persisted."""
+
     def watch(self, on_exit: Callable[[], None]) -> None: ...
 
     def stop(self, force: bool) -> None: ...
@@ -58,6 +61,9 @@ class _GroupLauncher:
         self.reactor = reactor
         self.kill_grace = kill_grace
         self.pid: int | None = None
+
+    def release(self) -> None:
+        pass
 
     def watch(self, on_exit: Callable[[], None]) -> None:
         assert self.pid is not None
@@ -91,16 +97,25 @@ class ProcessLauncher(_GroupLauncher):
     def __init__(self, spec: ProcessSpec, files: RunFiles, reactor: Reactor, kill_grace: float) -> None:
         super().__init__(files, reactor, kill_grace)
         self.spec = spec
-        self.popen: subprocess.Popen[bytes] | None = None
+        self.spawned: Spawned | None = None
 
     def start(self) -> Launched:
-        self.popen = spawn(self.spec, self.files)
-        self.pid = self.popen.pid
+        self.spawned = spawn(self.spec, self.files)
+        self.pid = self.spawned.popen.pid
         return Launched(pid=self.pid, pid_start_ticks=start_ticks(self.pid))
 
+    def release(self) -> None:
+        assert self.spawned is not None
+        self.spawned.release()
+
+    def stop(self, force: bool) -> None:
+        if self.spawned is not None:
+            self.spawned.abandon()  # if it was never released, the wrapper exits without running anything
+        super().stop(force)
+
     def outcome(self) -> ExitStatus | None:
-        assert self.popen is not None
-        returncode = self.popen.wait()  # reaps the wrapper; it has exited, so this does not block
+        assert self.spawned is not None
+        returncode = self.spawned.popen.wait()  # reaps the wrapper; it has exited, so this does not block
         return self._recorded_outcome(returncode)
 
 
@@ -144,6 +159,9 @@ class MockLauncher:
     def start(self) -> Launched:
         self.files.stdout.write_text(self.prompt)
         return Launched()
+
+    def release(self) -> None:
+        pass
 
     def watch(self, on_exit: Callable[[], None]) -> None:
         self.on_exit = on_exit

@@ -43,6 +43,11 @@ class RunFiles:
         return self.directory / "exit_status.json"
 
     @property
+    def launched(self) -> Path:
+        """Created by the wrapper once the runner let it start the command (see :mod:`host_runner.wrapper`)."""
+        return self.directory / "launched"
+
+    @property
     def scratch(self) -> Path:
         return self.directory / "work"
 
@@ -71,15 +76,52 @@ class ExitStatus:
     error: str | None = None
 
 
-def spawn(spec: ProcessSpec, files: RunFiles) -> subprocess.Popen[bytes]:
-    """Start ``spec`` under the wrapper in a new session; stdout/stderr are appended to the run's files."""
-    argv = [sys.executable, "-I", "-S", str(WRAPPER), str(files.exit_status), *spec.argv]
+class Spawned:
+    """A wrapper process waiting for :meth:`release` before it starts the task's command."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], go_fd: int) -> None:
+        self.popen = popen
+        self._go_fd: int | None = go_fd
+
+    def release(self) -> None:
+        """Let the command start. Call it only after the pid was persisted (see :mod:`host_runner.wrapper`)."""
+        self._close(b"g")
+
+    def abandon(self) -> None:
+        """Make the wrapper exit without running the command."""
+        self._close(b"")
+
+    def _close(self, data: bytes) -> None:
+        if self._go_fd is None:
+            return
+        try:
+            if data:
+                os.write(self._go_fd, data)
+        finally:
+            os.close(self._go_fd)
+            self._go_fd = None
+
+
+def spawn(spec: ProcessSpec, files: RunFiles) -> Spawned:
+    """Start the wrapper for ``spec`` in a new session; stdout/stderr are appended to the run's files.
+
+    The command itself starts only when :meth:`Spawned.release` is called.
+    """
+    go_read, go_write = os.pipe()
+    argv = [sys.executable, "-I", "-S", str(WRAPPER), str(files.exit_status), str(go_read), *spec.argv]
     stdin_path = spec.stdin_path or Path(os.devnull)
-    with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:
-        return subprocess.Popen(
-            argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=spec.cwd, env=spec.env,
-            start_new_session=True, close_fds=True,
-        )
+    try:
+        with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:
+            popen = subprocess.Popen(
+                argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=spec.cwd, env=spec.env,
+                start_new_session=True, close_fds=True, pass_fds=(go_read,),
+            )
+    except BaseException:
+        os.close(go_write)
+        raise
+    finally:
+        os.close(go_read)
+    return Spawned(popen, go_write)
 
 
 def signal_group(pgid: int, signum: int) -> bool:
@@ -95,6 +137,21 @@ def signal_group(pgid: int, signum: int) -> bool:
 
 def group_alive(pgid: int) -> bool:
     return signal_group(pgid, 0)
+
+
+def group_members(pgids: set[int] | frozenset[int]) -> list[int]:
+    """Live (non-zombie) processes whose process group is one of ``pgids``, read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in pgids and fields[0] != "Z":
+            found.append(int(entry))
+    return found
 
 
 def start_ticks(pid: int) -> int | None:

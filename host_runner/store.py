@@ -134,13 +134,14 @@ class OutboxEvent:
     url: str
     state: str
     attempts: int
+    last_error: str | None = None
 
     @property
     def run(self) -> tuple[str, str]:
         return (self.task_id, self.run_id)
 
 
-_EVENT_COLUMNS = "event_id, task_id, run_id, sequence, status, url, state, attempts"
+_EVENT_COLUMNS = "event_id, task_id, run_id, sequence, status, url, state, attempts, last_error"
 
 
 def _row_event(row: sqlite3.Row) -> OutboxEvent:
@@ -300,6 +301,11 @@ class Store:
         params.append(limit)
         rows = self._query(f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?", params)
         return [_row_record(row) for row in rows]
+
+    def count_by_status(self) -> dict[tuple[str, str], int]:
+        """How many runs (all of them, not only the newest of each task) are in each (status, executor)."""
+        rows = self._query("SELECT status, executor, COUNT(*) AS n FROM runs GROUP BY status, executor")
+        return {(row["status"], row["executor"]): row["n"] for row in rows}
 
     def active(self) -> list[TaskRecord]:
         """Runs not yet terminal, oldest first (submission order)."""

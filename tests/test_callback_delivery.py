@@ -142,6 +142,10 @@ def test_a_hanging_receiver_does_not_delay_another_receivers_callbacks(make_runn
         wait_for(lambda: len(receiver.delivered("fine")) == 2, what="the other receiver's callbacks")
         assert [item.body["status"] for item in receiver.delivered("fine")] == ["running", "success"]
         assert hanging.hanging == 2 and hanging.received == []  # still stuck: it delayed nobody else
+        report = runner.client.simulate_get("/debug/actors").json
+        state = next(entry["state"] for entry in report["actors"] if entry["class"] == "CallbackActor")
+        [lane] = [lane for lane in state["receivers"] if lane["receiver"] == f"http://127.0.0.1:{hanging.port}"]
+        assert (lane["sending"], lane["limit"], lane["ready_runs"]) == (2, 2, 6)
         hanging.hang.set()
         for name in stuck:
             wait_for(lambda name=name: len(hanging.delivered(name)) == 2, what=f"{name} after the hang ends")
@@ -236,7 +240,8 @@ def test_event_ids_let_the_receiver_deduplicate(make_runner, receiver: CallbackR
     runner.submit(task_id="dedup-2", status_callback_url=receiver.url)
     wait_for(lambda: len(receiver.delivered("dedup")) == 2 and len(receiver.delivered("dedup-2")) == 2)
     reset = next(item for item in receiver.received if item.code == 0)
-    again = [item for item in receiver.for_task(reset.body["task_id"]) if item.body["event_id"] == reset.body["event_id"]]
+    again = [item for item in receiver.for_task(reset.body["task_id"])
+             if item.body["event_id"] == reset.body["event_id"]]
     assert len(again) == 2 and again[0].raw == again[1].raw  # the same event, byte for byte
     seen: dict[str, dict[str, Any]] = {}
     for item in receiver.received:
@@ -261,7 +266,8 @@ def test_a_queued_task_canceled_before_it_ran_reports_canceled_first(make_runner
 
 
 def test_callback_tails_are_at_most_64_kib(make_runner, receiver: CallbackReceiver):
-    runner = shell_runner(make_runner, "head -c 200000 /dev/zero | tr '\\0' x; head -c 100000 /dev/zero | tr '\\0' y >&2")
+    script = "head -c 200000 /dev/zero | tr '\\0' x; head -c 100000 /dev/zero | tr '\\0' y >&2"
+    runner = shell_runner(make_runner, script)
     runner.submit(task_id="big", status_callback_url=receiver.url)
     wait_for(lambda: len(receiver.delivered("big")) == 2)
     final = receiver.delivered("big")[-1].body

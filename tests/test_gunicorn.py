@@ -96,3 +96,35 @@ def test_gunicorn_refuses_a_public_bind_without_a_token(tmp_path: Path):
                             env=environment, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "HOST_RUNNER_API_TOKEN" in result.stderr
+
+
+def test_gunicorn_refuses_more_log_followers_than_request_threads(tmp_path: Path):
+    environment = dict(os.environ, HOST_RUNNER_DATA_DIR=str(tmp_path), HOST_RUNNER_THREADS="4",
+                       HOST_RUNNER_MAX_LOG_FOLLOWERS="4")
+    result = subprocess.run([str(GUNICORN), "-c", "gunicorn.conf.py", "api.app:create_app()"], cwd=REPO,
+                            env=environment, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "HOST_RUNNER_MAX_LOG_FOLLOWERS=4 must be below HOST_RUNNER_THREADS=4" in result.stderr
+
+
+def test_kill_9_of_the_whole_service_loses_nothing(tmp_path: Path):
+    go = tmp_path / "go"
+    env = {"HOST_RUNNER_EXECUTOR": "shell", "HOST_RUNNER_MAX_CONCURRENCY": "2",
+           "HOST_RUNNER_CMD_TEMPLATE": "sh -c 'echo \"start $HOST_RUNNER_TASK_ID\"; "
+                                       f"while [ ! -e {go} ]; do sleep 0.05; done; exit \"$HOST_RUNNER_PROMPT\"'"}
+    process, base = start_service(tmp_path, **env)
+    for index, code in enumerate((0, 3, 0)):
+        requests.post(f"{base}/tasks", json={"task_id": f"k{index}", "run_id": "r", "prompt": str(code)}, timeout=10)
+    wait_for(lambda: all(requests.get(f"{base}/tasks/k{i}", timeout=5).json()["stdout"] for i in (0, 1)))
+    os.killpg(process.pid, signal.SIGKILL)  # master and worker at once: no graceful path at all
+    process.wait(timeout=10)
+    process, base = start_service(tmp_path, **env)
+    try:
+        assert requests.get(f"{base}/tasks/k2", timeout=5).json()["status"] == "queued"
+        go.touch()
+        finals = [wait_for(lambda i=i: (r := requests.get(f"{base}/tasks/k{i}", timeout=5).json())["status"]
+                           in ("success", "failed") and r, timeout=30) for i in range(3)]
+    finally:
+        stop_service(process)
+    assert [record["exit_code"] for record in finals] == [0, 3, 0]
+    assert [record["stdout"] for record in finals] == ["start k0\n", "start k1\n", "start k2\n"]

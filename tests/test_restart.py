@@ -72,9 +72,9 @@ def test_queued_tasks_run_after_a_restart_in_their_order(make_runner):
 
 
 def test_a_reused_pid_is_not_taken_for_ours(make_runner, tmp_path: Path):
-    runner = shell_runner(make_runner, "sleep 1000")
+    runner = shell_runner(make_runner, "echo up; sleep 1000")
     runner.submit(task_id="reused")
-    pgid = runner.wait_status("reused", "running")["pid"]
+    pgid = wait_for(lambda: (r := runner.get("reused"))["stdout"] == "up\n" and r)["pid"]
     runner.system.stop()
     os.killpg(pgid, 9)
     wait_for(lambda: not pids_in_group(pgid))
@@ -98,3 +98,66 @@ def test_stopping_while_a_task_starts_never_runs_it_twice(make_runner, tmp_path:
     for attempt in range(5):
         runner.cancel(f"race-{attempt}")
     assert len(starts.read_text().split()) == 5
+
+
+def test_a_wrapper_never_released_is_stopped_and_its_task_runs_once(make_runner, tmp_path: Path):
+    """The runner died after starting the wrapper but before letting it run: recovery must not adopt it."""
+    from host_runner.process import ProcessSpec, RunFiles, spawn, start_ticks
+
+    starts = tmp_path / "starts"
+    runner = shell_runner(make_runner, f"echo x >> {starts}; exit 0", max_concurrency=1)
+    runner.submit(task_id="blocker")  # occupies the only slot, so "orphan" stays queued
+    runner.wait_status("blocker", "success")
+    runner.system.stop()
+    # Recreate the state a kill -9 leaves: the record says running with the pid of a wrapper that was never
+    # released (its go pipe is held here, as it would have been by the dead runner).
+    runner = runner.restart()
+    runner.submit(task_id="orphan")
+    runner.wait_status("orphan", "success")
+    starts.write_text("")
+    runner.system.stop()
+    record_files = RunFiles(runner.config.runs_dir / "orphan" / "run-1")
+    record_files.launched.unlink()
+    (record_files.exit_status).unlink()
+    spawned = spawn(ProcessSpec(argv=("sh", "-c", f"echo x >> {starts}"), env=dict(os.environ), cwd=tmp_path),
+                    record_files)
+    pid = spawned.popen.pid
+    with sqlite3.connect(runner.config.db_path) as db:
+        db.execute("UPDATE runs SET status='running', pid=?, pid_start_ticks=?, exit_code=NULL, finished_at=NULL "
+                   "WHERE task_id='orphan'", (pid, start_ticks(pid)))
+    second = runner.restart()
+    final = second.wait_status("orphan", "success")
+    assert spawned.popen.wait(timeout=10) != 0  # the stale wrapper was killed, not adopted
+    assert starts.read_text() == "x\n"  # the command ran exactly once, by the new runner
+    assert final["pid"] != pid
+
+
+def test_shutdown_cancel_mode_stops_every_task_before_exiting(make_runner):
+    runner = shell_runner(make_runner, "echo up; sleep 1000 & sleep 1000", max_concurrency=1, shutdown="cancel")
+    runner.submit(task_id="active")
+    runner.submit(task_id="waiting")
+    pgid = wait_for(lambda: (r := runner.get("active"))["stdout"] == "up\n" and r)["pid"]
+    runner.system.stop()
+    assert not pids_in_group(pgid)  # gone before stop() returned
+    second = runner.restart(shutdown="leave")
+    for name in ("active", "waiting"):
+        record = second.get(name)
+        assert record["status"] == "canceled"
+        assert record["message"] == "canceled: the runner is shutting down"
+
+
+def test_default_shutdown_leaves_tasks_running_and_refuses_new_ones(make_runner):
+    from actors.messages import PrepareShutdown
+
+    runner = shell_runner(make_runner, "echo up; sleep 1000")
+    runner.submit(task_id="stays")
+    pgid = wait_for(lambda: (r := runner.get("stays"))["stdout"] == "up\n" and r)["pid"]
+    assert runner.system.supervisor.ask(PrepareShutdown(cancel=False)) == []
+    refused = runner.submit(task_id="too-late")
+    assert refused.status_code == 503
+    assert "shutting down" in refused.json["detail"]
+    runner.system.stop()
+    assert pids_in_group(pgid)
+    second = runner.restart()
+    assert second.get("stays")["status"] == "running"
+    second.cancel("stays")

@@ -1,0 +1,94 @@
+"""Shared pieces of the benchmark scripts: a callback receiver, percentiles, result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 noting when each (task_id, status) callback arrived (time.time())."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[tuple[str, str], float] = {}
+        self.terminal = 0
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                now = time.time()
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with receiver.changed:
+                    receiver.arrivals.setdefault((body["task_id"], body["status"]), now)
+                    if body["status"] in ("success", "failed", "canceled"):
+                        receiver.terminal += 1
+                    receiver.changed.notify_all()
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
+
+    def wait_terminal(self, count: int, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.terminal >= count, timeout)
+
+    def wait_for(self, task_id: str, status: str, timeout: float) -> float | None:
+        with self.changed:
+            self.changed.wait_for(lambda: (task_id, status) in self.arrivals, timeout)
+            return self.arrivals.get((task_id, status))
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def parse_utc(stamp: str) -> float:
+    return datetime.strptime(stamp.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(values: list[float]) -> dict[str, float]:
+    return {"median_ms": statistics.median(values) * 1000, "p99_ms": percentile(values, 0.99) * 1000,
+            "n": len(values)}
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    result = {"benchmark": name, **result, "machine": platform.platform(), "cpus": os.cpu_count(),
+              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {out.relative_to(REPO)}")
+    return out
+
+
+def table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in rows) + 2
+    for name, value in rows:
+        print(f"{name:<{width}}{value}")

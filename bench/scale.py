@@ -1,0 +1,97 @@
+"""Scale: 1,000 concurrent ``sleep 120`` tasks (limit raised to 1,000): time until all run, the worker's RSS and
+thread count, ``GET /tasks/{id}`` p50/p99 while they run, then cancel all and time until no process is left."""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, percentile, table, write_result  # noqa: E402
+from service import Service, rss_kib  # noqa: E402
+
+sys.path.insert(0, str(REPO))
+from host_runner.process import group_members  # noqa: E402
+
+TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+CLIENTS = 16
+
+
+def threads_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    local = threading.local()
+
+    def session() -> requests.Session:
+        if getattr(local, "session", None) is None:
+            local.session = requests.Session()
+        return local.session
+
+    with tempfile.TemporaryDirectory(prefix="host-runner-bench-") as scratch:
+        service = Service(Path(scratch) / "data", HOST_RUNNER_EXECUTOR="shell", HOST_RUNNER_CMD_TEMPLATE="sleep 120",
+                          HOST_RUNNER_MAX_CONCURRENCY=str(TASKS), HOST_RUNNER_KILL_GRACE_SECONDS="5").start()
+        base = service.base
+        names = [f"s{index}" for index in range(TASKS)]
+        try:
+            rss_idle, threads_idle = rss_kib(service.worker_pid), threads_of(service.worker_pid)
+            started = time.perf_counter()
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                list(pool.map(lambda name: session().post(f"{base}/tasks", json={
+                    "task_id": name, "run_id": "1", "prompt": "x"}, timeout=60), names))
+            while True:
+                running = session().get(f"{base}/tasks", params={"status": "running", "limit": 1000},
+                                        timeout=60).json()["count"]
+                if running >= TASKS:
+                    break
+                time.sleep(0.1)
+            to_running = time.perf_counter() - started
+            rss_busy, threads_busy = rss_kib(service.worker_pid), threads_of(service.worker_pid)
+
+            def timed_get(name: str) -> float:
+                begin = time.perf_counter()
+                session().get(f"{base}/tasks/{name}", timeout=60).raise_for_status()
+                return time.perf_counter() - begin
+
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                reads = list(pool.map(timed_get, random.choices(names, k=2000)))
+            pgids = {session().get(f"{base}/tasks/{name}", timeout=60).json()["pid"] for name in names}
+            cancel_started = time.perf_counter()
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                list(pool.map(lambda name: session().post(f"{base}/tasks/{name}/cancel", timeout=120), names))
+            while group_members(pgids):
+                time.sleep(0.05)
+            to_gone = time.perf_counter() - cancel_started
+            left = len(group_members(pgids))
+        finally:
+            service.stop()
+    table([
+        ("concurrent tasks", str(TASKS)),
+        ("submit → all running", f"{to_running:.1f} s"),
+        ("worker RSS idle → busy", f"{rss_idle / 1024:.0f} → {rss_busy / 1024:.0f} MiB  (target ≤ 300 MB)"),
+        ("worker threads idle → busy", f"{threads_idle} → {threads_busy}"),
+        ("GET /tasks/{id} while running", f"p50 {percentile(reads, 0.5) * 1000:.1f} ms  "
+                                          f"p99 {percentile(reads, 0.99) * 1000:.1f} ms  (target p99 ≤ 50 ms)"),
+        ("cancel all → no process left", f"{to_gone:.1f} s, {left} left"),
+    ])
+    write_result("scale", {
+        "tasks": TASKS, "seconds_to_all_running": to_running, "rss_idle_mib": rss_idle / 1024,
+        "rss_busy_mib": rss_busy / 1024, "threads_idle": threads_idle, "threads_busy": threads_busy,
+        "get_p50_ms": percentile(reads, 0.5) * 1000, "get_p99_ms": percentile(reads, 0.99) * 1000,
+        "seconds_cancel_all_to_gone": to_gone, "processes_left": left,
+    })
+
+
+if __name__ == "__main__":
+    main()
