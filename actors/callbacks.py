@@ -95,7 +95,11 @@ class CallbackActor(Actor):
     def on_start(self) -> None:
         pending = self.store.pending_callbacks()
         for event in pending:
-            self._add(event)
+            try:
+                self._add(event)
+            except Exception:  # one bad row must not stop the others (nor this actor) from starting
+                logger.exception("cannot resume callback event %s of task %s", event.event_id, event.task_id,
+                                 extra=task_fields(event.run))
         if pending:
             logger.info("resuming %d undelivered callback events", len(pending))
         self._dispatch()

@@ -61,7 +61,10 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def receiver_of(url: str) -> str:
     """The lane an URL belongs to: scheme, host and port (never the user info or path, which may hold secrets)."""
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a bad port: the attempt will fail on its own; the lane only needs a name
+        return f"{parts.scheme}://{(parts.hostname or '').lower()}:?"
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
@@ -132,10 +135,10 @@ def attempt(session: requests.Session, delivery: Delivery, secret: str | None, t
     except requests.RequestException as exc:  # an invalid URL and the like: retrying cannot help
         return Outcome(False, False, f"request failed ({type(exc).__name__})")
     try:
-        read = 0
+        read, deadline = 0, time.monotonic() + timeout
         for chunk in response.iter_content(8192):  # read a small answer fully, so the connection is reused
             read += len(chunk)
-            if read > MAX_RESPONSE_BYTES:
+            if read > MAX_RESPONSE_BYTES or time.monotonic() > deadline:
                 break
     except requests.RequestException:
         pass  # the status line arrived, which is what counts

@@ -179,7 +179,11 @@ def _parse_callback_url(body: dict[str, Any]) -> str | None:
     url = _require_string(body, "status_callback_url", required=False)
     if not url:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in 0..65535)
+    except ValueError:
+        raise ValidationError("status_callback_url", "is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("status_callback_url", "must be an http:// or https:// URL")
     return url

@@ -120,3 +120,7 @@ def test_callback_settings_are_read_and_the_secret_is_not_shown():
     assert load_config({}).callback_secret is None and load_config({}).callback_backoff_max_seconds == 60.0
     with pytest.raises(ConfigError, match="HOST_RUNNER_CALLBACK_BACKOFF_MAX_SECONDS"):
         load_config({"HOST_RUNNER_CALLBACK_BACKOFF_MAX_SECONDS": "0"})
+
+
+def test_a_bad_port_still_names_a_lane():
+    assert receiver_of("http://h:99999/x") == "http://h:?"
