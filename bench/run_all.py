@@ -75,8 +75,8 @@ def rows() -> list[tuple[str, str, str, str]]:
         one, beside = b["one_receiver"]["all"], b["beside_a_hanging_receiver"]["all"]
         add(f"callbacks, state change → receipt ({b['one_receiver']['tasks']} tasks)",
             f"median {one['median_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms", "—", None)
-        add("  same, beside a hanging receiver", f"median {beside['median_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms",
-            "—", None)
+        add("callbacks, same, beside a hanging receiver",
+            f"median {beside['median_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms", "—", None)
     return out
 
 
