@@ -137,7 +137,8 @@ class SupervisorActor(Actor):
         now = utc_now()
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
-            executor=self.config.executor, status="queued", message="queued", created_at=now, updated_at=now,
+            executor="docker" if request.execution_mode == "docker-sandbox" else self.config.executor,
+            status="queued", message="queued", created_at=now, updated_at=now,
             timeout_seconds=request.timeout_seconds, workspace=request.workspace,
             log_dir=str(RunFiles.for_run(self.config.runs_dir, request.task_id, request.run_id).directory),
         )

@@ -21,6 +21,7 @@ import pykka
 from actors.base import Actor, tell_if_alive
 from actors.messages import CallbackQueued, Cancel, TaskEnded
 from host_runner.config import Config
+from host_runner.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
 from host_runner.executors import LaunchError, build_process_spec
 from host_runner.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
 from host_runner.logs import bind_log_context
@@ -134,14 +135,21 @@ class TaskActor(Actor):
 
     def _make_launcher(self) -> Launcher:
         config = self.services.config
+        sandboxed = self.request.execution_mode == SANDBOX_MODE
         if self.adopt:
             pid, ticks = self.record.pid, self.record.pid_start_ticks
             # The pid alone is not enough: after a reboot or a long downtime it may name another process.
             alive = pid is not None and ticks is not None and start_ticks(pid) == ticks
+            if sandboxed:
+                return adopted_container_launcher(config, self.record, alive, self.files, self.services.reactor,
+                                                  self.services.environment)
             return AdoptedLauncher(pid, alive, self.files, self.services.reactor, config.kill_grace_seconds)
         self.files.create()
         assert self.workspace is not None
         cwd = self.workspace.prepare()
+        if sandboxed:  # the sandbox names its own image and command: HOST_RUNNER_EXECUTOR does not apply
+            return container_launcher(config, self.request, cwd, self.files, self.services.reactor,
+                                      self.services.environment)
         if self.record.executor == "mock":
             return MockLauncher(self.request.prompt, self.files, self.services.reactor, config.mock_seconds)
         spec = build_process_spec(config, self.request, cwd, self.services.environment)

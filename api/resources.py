@@ -61,7 +61,8 @@ class TasksResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req)
         try:
-            request = parse_task_request(body, default_timeout=self.config.default_timeout_seconds)
+            request = parse_task_request(body, default_timeout=self.config.default_timeout_seconds,
+                                         sandbox_mount_roots=self.config.docker.mount_roots)
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None
         try:

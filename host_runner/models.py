@@ -14,26 +14,22 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from host_runner.errors import ValidationError
+from host_runner.sandbox import SandboxSpec, parse_sandbox
+
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
-UNSUPPORTED_MODES: frozenset[str] = frozenset({"isolated-worktree", "docker-sandbox"})
+UNSUPPORTED_MODES: frozenset[str] = frozenset({"isolated-worktree"})
 STATUSES = ("queued", "running", "success", "failed", "canceled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
 TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
 
 #: Task and run ids become directory names, so they are restricted to a safe alphabet.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}")
-#: Linux refuses a single argv item or environment string longer than this (MAX_ARG_STRLEN, NUL included).
-MAX_PROMPT_BYTES = 131_071
+#: Linux refuses a single argv item or environment string longer than 131,071 bytes (MAX_ARG_STRLEN, NUL
+#: included). The prompt travels as one argv item and as the environment string ``HOST_RUNNER_PROMPT=<prompt>``,
+#: so the variable's name counts too.
+MAX_PROMPT_BYTES = 131_071 - len("HOST_RUNNER_PROMPT=")
 MAX_TIMEOUT_SECONDS = 86_400
-
-
-class ValidationError(ValueError):
-    """A submission is invalid; ``field`` names the offending field (dotted for nested ones)."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 def utc_now() -> str:
@@ -66,7 +62,7 @@ class TaskRequest:
     prompt: str
     execution_mode: str = "no-workspace"
     workspace: Workspace | None = None
-    sandbox: dict[str, Any] | None = None
+    sandbox: SandboxSpec | None = None
     status_callback_url: str | None = None
     status_callback_token: str | None = field(default=None, repr=False)
     timeout_seconds: float = 600.0
@@ -189,27 +185,62 @@ def _parse_callback_url(body: dict[str, Any]) -> str | None:
     return url
 
 
-def parse_task_request(body: Any, *, default_timeout: float = 600.0) -> TaskRequest:
-    """Validate a submission body; raise :class:`ValidationError` naming the first bad field."""
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _reject_lone_surrogates(body: dict[str, Any]) -> None:
+    """JSON can spell lone surrogates (a \\ud800 escape), which are not text: no argv, environment, file name,
+    header or SQLite column can hold them. Refuse them anywhere in the body, naming where (iteratively: the
+    body may be nested as deeply as the JSON parser allowed)."""
+    pending: list[tuple[str, Any]] = [("body", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and not _is_text(value):
+            raise ValidationError(path, "must be valid Unicode text (no lone surrogates)")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not _is_text(key):
+                    raise ValidationError(path, "has a field name that is not valid Unicode text")
+                pending.append((key if path == "body" else f"{path}.{key}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+
+
+def parse_task_request(
+    body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = ()
+) -> TaskRequest:
+    """Validate a submission body; raise :class:`ValidationError` naming the first bad field.
+
+    ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
+    _reject_lone_surrogates(body)
     task_id = _require_id(body, "task_id")
     run_id = _require_id(body, "run_id")
     prompt = _require_string(body, "prompt")
     assert prompt is not None
     if len(prompt.encode("utf-8")) > MAX_PROMPT_BYTES:
-        raise ValidationError("prompt", f"is longer than {MAX_PROMPT_BYTES} bytes, the most a program argument can hold")
+        raise ValidationError(
+            "prompt", f"is longer than {MAX_PROMPT_BYTES} bytes, the most a program argument and variable can hold"
+        )
 
     mode = body.get("execution_mode") or "no-workspace"
     if mode not in EXECUTION_MODES:
         raise ValidationError("execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}")
     workspace = _parse_workspace(body.get("workspace"), mode)
 
-    sandbox = body.get("sandbox")
-    if mode == "docker-sandbox" and sandbox is None:
+    sandbox_raw = body.get("sandbox")
+    if mode == "docker-sandbox" and sandbox_raw is None:
         raise ValidationError("sandbox", "is required for execution_mode docker-sandbox")
-    if sandbox is not None and not isinstance(sandbox, dict):
+    if sandbox_raw is not None and not isinstance(sandbox_raw, dict):
         raise ValidationError("sandbox", "must be an object")
+    # Other modes ignore a sandbox, as they ignore any unknown field.
+    sandbox = parse_sandbox(sandbox_raw, sandbox_mount_roots) if mode == "docker-sandbox" else None
     if mode in UNSUPPORTED_MODES:
         raise ValidationError("execution_mode", f"{mode} is not supported yet by this runner")
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from host_runner.callbacks import PENDING, encode_body, record_fields
 from host_runner.models import ACTIVE_STATUSES, TaskRecord, TaskRequest, Workspace, utc_now
+from host_runner.sandbox import SandboxSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -119,6 +120,9 @@ def _json_request(text: str, token: str | None) -> TaskRequest:
     if data.get("workspace") is not None:
         data["workspace"]["lock_paths"] = tuple(data["workspace"].get("lock_paths", ()))
         data["workspace"] = Workspace(**data["workspace"])
+    # Only docker-sandbox runs use their sandbox (older rows of other modes may hold a raw, unvalidated one).
+    sandbox = data.get("sandbox")
+    data["sandbox"] = SandboxSpec.from_json(sandbox) if sandbox and data["execution_mode"] == "docker-sandbox" else None
     return TaskRequest(**data, status_callback_token=token)
 
 
@@ -306,6 +310,10 @@ class Store:
         """How many runs (all of them, not only the newest of each task) are in each (status, executor)."""
         rows = self._query("SELECT status, executor, COUNT(*) AS n FROM runs GROUP BY status, executor")
         return {(row["status"], row["executor"]): row["n"] for row in rows}
+
+    def has_runs(self, execution_mode: str) -> bool:
+        """True if any run (active or not) of ``execution_mode`` was ever stored."""
+        return bool(self._query("SELECT 1 FROM runs WHERE execution_mode = ? LIMIT 1", (execution_mode,)))
 
     def active(self) -> list[TaskRecord]:
         """Runs not yet terminal, oldest first (submission order)."""

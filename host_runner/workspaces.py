@@ -60,6 +60,6 @@ def workspace_for(request: TaskRequest, files: RunFiles) -> Workspace:
     if request.execution_mode == "shared-workspace":
         assert request.workspace is not None and request.workspace.project_root is not None
         return SharedWorkspace(request.workspace.project_root)
-    if request.execution_mode == "no-workspace":
+    if request.execution_mode in ("no-workspace", "docker-sandbox"):  # a sandbox's docker client works here
         return ScratchWorkspace(files)
     raise WorkspaceError(f"execution_mode {request.execution_mode} is not supported by this runner")
