@@ -145,9 +145,10 @@ class Reservations:
 
 # --- to the CallbackActor ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class StatusChanged:
-    """tell, from a TaskActor or the supervisor: a persisted transition to report to the task's callback URL."""
+class CallbackQueued:
+    """tell, from whoever wrote a transition with a callback event to the store's outbox: deliver it.
 
-    record: TaskRecord
-    url: str
-    token: str | None
+    Only the id travels: the event (and the token) is read from the outbox, which is the truth.
+    """
+
+    event_id: str

@@ -18,8 +18,9 @@ from typing import Any
 
 import pykka
 
-from actors.base import Actor
+from actors.base import Actor, tell_if_alive
 from actors.messages import (
+    CallbackQueued,
     Cancel,
     CancelResult,
     CancelTask,
@@ -32,7 +33,6 @@ from actors.messages import (
     Release,
     Reserve,
     Stats,
-    StatusChanged,
     Submit,
     SubmitResult,
     TaskEnded,
@@ -214,20 +214,18 @@ class SupervisorActor(Actor):
     def on_cancel_task(self, message: CancelTask) -> CancelResult:
         record = self.store.get(message.task_id)
         if record is None or not record.active:
-            return CancelResult(record, None)
+            return CancelResult(self._shown(record) if record is not None else None, None)
         key = record.key
         if key in self.queued_requests:  # never started: end it here
             request = self.queued_requests.pop(key)
             self.queue.remove(key)
             now = utc_now()
             record = record.evolve(status="canceled", message=message.message, finished_at=now)
-            self.store.update(record)
-            if request.status_callback_url:
-                self.services.callbacks.tell(
-                    StatusChanged(record, request.status_callback_url, request.status_callback_token)
-                )
+            event = self.store.update(record, callback_url=request.status_callback_url)
+            if event is not None:
+                tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
             self.registry.tell(Release(key))
-            return CancelResult(record, None)
+            return CancelResult(self._shown(record), None)
         ref = self.running.get(key)
         if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery
             logger.error("task %s is %s but has no actor", record.task_id, record.status, extra=task_fields(record))
@@ -240,11 +238,17 @@ class SupervisorActor(Actor):
     # --- reads -----------------------------------------------------------------------------------------------
     def on_get_task(self, message: GetTask) -> TaskRecord | None:
         record = self.store.get(message.task_id, message.run_id)
-        return self._with_live_tails(record) if record is not None else None
+        return self._shown(record) if record is not None else None
 
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
         records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit)
         return [self._with_live_tails(record) for record in records]
+
+    def _shown(self, record: TaskRecord) -> TaskRecord:
+        """A record as one task's read shows it: live tails, and the delivery state of the run's callback
+        events (never their URL or token)."""
+        callbacks = tuple(self.store.callbacks_for(record.task_id, record.run_id))
+        return replace(self._with_live_tails(record), callbacks=callbacks)
 
     def _with_live_tails(self, record: TaskRecord) -> TaskRecord:
         """While a task runs its output is only on disk: show the current tails."""

@@ -49,7 +49,7 @@ class ActorSystem:
         self.reactor = Reactor()
         self.reactor.start()
         self.registry = WorktreeRegistryActor.start()
-        self.callbacks = CallbackActor.start(self.config, self.reactor)
+        self.callbacks = CallbackActor.start(self.config, self.reactor, self.store)
         services = TaskServices(
             config=self.config, store=self.store, reactor=self.reactor, supervisor=None,  # type: ignore[arg-type]
             callbacks=self.callbacks, environment=self.environment,

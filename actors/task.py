@@ -19,7 +19,7 @@ from typing import Any
 import pykka
 
 from actors.base import Actor, tell_if_alive
-from actors.messages import Cancel, ClaimsFreed, StatusChanged, TaskEnded
+from actors.messages import CallbackQueued, Cancel, ClaimsFreed, TaskEnded
 from host_runner.config import Config
 from host_runner.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
 from host_runner.executors import LaunchError, build_process_spec
@@ -286,10 +286,17 @@ class TaskActor(Actor):
             return
         # Failing while ending: free the supervisor's slot all the same, with the best record we can keep.
         self.phase = "done"
-        self.record = self.record.evolve(status="failed", message="internal error in the runner; see its log",
-                                         finished_at=self.record.finished_at or utc_now())
         try:
-            self.services.store.update(self.record)
+            stored = self.services.store.get(*self.record.key)
+            if stored is not None and not stored.active:
+                # The end was persisted (and its callback queued) before the failure: keep it as recorded.
+                self.record = stored
+            else:
+                self.record = self.record.evolve(
+                    status="failed", message="internal error in the runner; see its log",
+                    finished_at=self.record.finished_at or utc_now(),
+                )
+                self._persist()
         except Exception:
             logger.exception("could not persist the failure of task %s", self.record.task_id)
         self.services.supervisor.tell(TaskEnded(self.record))
@@ -305,12 +312,12 @@ class TaskActor(Actor):
 
     # --- bookkeeping -----------------------------------------------------------------------------------------
     def _transition(self, **changes: Any) -> None:
-        """Persist a change of the record, then tell the callback receiver about it."""
+        """Persist a change of the record, with its callback event when the task has a callback URL (one
+        transaction), then wake the CallbackActor to deliver it."""
         self.record = self.record.evolve(**changes)
-        self.services.store.update(self.record)
-        if self.request.status_callback_url:
-            tell_if_alive(
-                self.services.callbacks,
-                StatusChanged(self.record, self.request.status_callback_url, self.request.status_callback_token),
-            )
+        self._persist()
 
+    def _persist(self) -> None:
+        event = self.services.store.update(self.record, callback_url=self.request.status_callback_url)
+        if event is not None:
+            tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))

@@ -113,6 +113,28 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "required": ["dir", "stdout", "stderr"],
                 "properties": {"dir": STRING, "stdout": STRING, "stderr": STRING},
             }),
+            "callbacks": {
+                "type": "array", "items": ref("CallbackEvent"),
+                "description": "on GET /tasks/{task_id} and cancel answers: the run's callback events in order",
+            },
+        },
+    },
+    "CallbackEvent": {
+        "type": "object",
+        "description": "Delivery state of one callback event (never its URL or token).",
+        "additionalProperties": False,
+        "required": ["event_id", "sequence", "status", "state", "attempts", "last_error", "created_at", "updated_at",
+                     "delivered_at"],
+        "properties": {
+            "event_id": STRING,
+            "sequence": {"type": "integer", "minimum": 1},
+            "status": STRING,
+            "state": {"enum": ["pending", "delivered", "failed"]},
+            "attempts": {"type": "integer", "minimum": 0},
+            "last_error": nullable(STRING),
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "delivered_at": nullable(TIMESTAMP),
         },
     },
     "TaskList": {

@@ -65,6 +65,11 @@ def show_record(record: dict[str, Any], out: TextIO) -> None:
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         out.write(f"{name.ljust(width)}  {cell(value)}\n")
+    for event in record.get("callbacks") or []:
+        attempts = f"{event['attempts']} attempt{'' if event['attempts'] == 1 else 's'}"
+        error = f", last error: {event['last_error']}" if event.get("last_error") else ""
+        out.write(f"{'callback'.ljust(width)}  #{event['sequence']} {event['status']}: {event['state']} "
+                  f"({attempts}{error})\n")
     for stream in ("stdout", "stderr"):
         if record.get(stream):
             out.write(f"--- {stream} (last lines) ---\n{tail_lines(record[stream])}\n")

@@ -69,6 +69,9 @@ class Config:
     callback_max_attempts: int = 10
     callback_workers: int = 8
     callback_backoff_seconds: float = 1.0
+    callback_backoff_max_seconds: float = 60.0
+    #: Signs every callback (HMAC-SHA256) when set; kept out of repr so that logging a Config never shows it.
+    callback_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     log_format: str = "text"
     log_prompts: bool = False
@@ -239,6 +242,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                _number(int, 1, 256), "an integer 1..256"),
         callback_backoff_seconds=_read(env, "HOST_RUNNER_CALLBACK_BACKOFF_SECONDS", defaults.callback_backoff_seconds,
                                        _number(float, 0.01, 60), "seconds 0.01..60"),
+        callback_backoff_max_seconds=_read(env, "HOST_RUNNER_CALLBACK_BACKOFF_MAX_SECONDS",
+                                           defaults.callback_backoff_max_seconds, _number(float, 0.01, 3_600),
+                                           "seconds 0.01..3600"),
+        callback_secret=_read(env, "HOST_RUNNER_CALLBACK_SECRET", None, str, "a secret"),
         log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
                         _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
         log_format=_read(env, "HOST_RUNNER_LOG_FORMAT", defaults.log_format, _choice(("text", "json")),

@@ -180,7 +180,11 @@ def _parse_callback_url(body: dict[str, Any]) -> str | None:
     url = _require_string(body, "status_callback_url", required=False)
     if not url:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in 0..65535)
+    except ValueError:
+        raise ValidationError("status_callback_url", "is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("status_callback_url", "must be an http:// or https:// URL")
     return url
@@ -281,6 +285,8 @@ class TaskRecord:
     stderr: str = ""
     log_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Delivery state of the run's callback events (set on reads of one task only; never stored here).
+    callbacks: tuple[dict[str, Any], ...] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -326,6 +332,8 @@ class TaskRecord:
             "timeout_seconds": self.timeout_seconds,
             "logs": logs,
         }
+        if self.callbacks is not None:
+            data["callbacks"] = [dict(event) for event in self.callbacks]
         for key, value in self.extra.items():
             data.setdefault(key, value)
         return data

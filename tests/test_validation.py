@@ -41,6 +41,7 @@ CASES = [
     ("shared without workspace", {"execution_mode": "shared-workspace"}, "workspace"),
     ("callback ftp", {"status_callback_url": "ftp://x/y"}, "status_callback_url"),
     ("callback no host", {"status_callback_url": "http:///x"}, "status_callback_url"),
+    ("callback bad port", {"status_callback_url": "http://127.0.0.1:99999/x"}, "status_callback_url"),
     ("timeout zero", {"timeout_seconds": 0}, "timeout_seconds"),
     ("timeout huge", {"timeout_seconds": 86_401}, "timeout_seconds"),
     ("timeout string", {"timeout_seconds": "10"}, "timeout_seconds"),
