@@ -21,6 +21,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python bench/output_capture.py
 	$(VENV)/bin/python bench/chaos.py
+	$(VENV)/bin/python bench/agent.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 
 from actors.base import Actor
-from actors.messages import StatusChanged
+from actors.messages import OutputProduced, StatusChanged
 from host_runner.config import Config
 from host_runner.models import TERMINAL_STATUSES, TaskRecord
 from host_runner.reactor import Reactor
@@ -38,6 +38,14 @@ def callback_body(record: TaskRecord, sequence: int, event_id: str) -> dict[str,
     public = record.to_public()
     body = {name: public.get(name) for name in CALLBACK_FIELDS}
     body.update(task_id=record.task_id, run_id=record.run_id, event_id=event_id, sequence=sequence)
+    return body
+
+
+def output_body(record: TaskRecord, output: dict[str, Any], index: int, sequence: int, event_id: str) -> dict[str, Any]:
+    """An agent's result frame as an event: status ``output``, the frame in ``output``, its number in
+    ``output_index`` (1 for the run's first), and the record's other fields as in status events."""
+    body = callback_body(record, sequence, event_id)
+    body.update(status="output", output=output, output_index=index)
     return body
 
 
@@ -91,6 +99,14 @@ class CallbackActor(Actor):
         lane = self.lanes.setdefault(message.record.key, Lane())
         lane.sequence += 1
         body = callback_body(message.record, lane.sequence, str(uuid.uuid4()))
+        lane.events.append(Delivery(message.url, message.token, body))
+        self._pump(message.record.key)
+
+    def on_output_produced(self, message: OutputProduced) -> None:
+        """Queued in the same lane as the run's status events, so everything arrives in the order it happened."""
+        lane = self.lanes.setdefault(message.record.key, Lane())
+        lane.sequence += 1
+        body = output_body(message.record, message.output, message.index, lane.sequence, str(uuid.uuid4()))
         lane.events.append(Delivery(message.url, message.token, body))
         self._pump(message.record.key)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from host_runner.claims import Claim
 from host_runner.models import TaskRecord, TaskRequest
@@ -68,10 +70,33 @@ class TaskEnded:
     record: TaskRecord
 
 
+@dataclass(frozen=True)
+class SendToAgent:
+    """ask → :class:`AgentInputResult`: a follow-up message (``text``) or, with ``text`` None, ``_close``.
+    Raises :class:`host_runner.errors.Conflict` when the task is not a running agent task."""
+
+    task_id: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class AgentInputResult:
+    record: TaskRecord | None  # None: no such task
+    reply: Future[str] | None  # the TaskActor's answer: the message file's name, or a Conflict
+
+
 # --- to a TaskActor ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cancel:
     message: str
+
+
+@dataclass(frozen=True)
+class AgentInput:
+    """tell, to an agent's TaskActor: write a message (or ``_close`` when ``text`` is None), answer ``reply``."""
+
+    text: str | None
+    reply: Future[str]
 
 
 # --- to the WorktreeRegistryActor -------------------------------------------------------------------------
@@ -101,5 +126,17 @@ class StatusChanged:
     """tell, from a TaskActor or the supervisor: a persisted transition to report to the task's callback URL."""
 
     record: TaskRecord
+    url: str
+    token: str | None
+
+
+@dataclass(frozen=True)
+class OutputProduced:
+    """tell, from an agent's TaskActor: a persisted result frame, reported as an ``output`` event in order with
+    the run's status events."""
+
+    record: TaskRecord
+    output: dict[str, Any]
+    index: int  # 1 for the run's first frame
     url: str
     token: str | None

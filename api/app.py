@@ -35,6 +35,8 @@ def create_api(supervisor: pykka.ActorRef[Any], config: Config) -> falcon.App:
     app.add_route("/tasks/submit", tasks, suffix="submit")
     app.add_route("/tasks/{task_id}", task)
     app.add_route("/tasks/{task_id}/cancel", task, suffix="cancel")
+    app.add_route("/tasks/{task_id}/messages", task, suffix="messages")
+    app.add_route("/tasks/{task_id}/close", task, suffix="close")
     app.add_route("/health", HealthResource())
     return app
 

@@ -10,11 +10,11 @@ import ipaddress
 import os
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-EXECUTORS = ("mock", "shell", "codex")
+from host_runner.models import EXECUTORS  # defined with the task fields that name them
 
 #: Variables that hold secrets: never passed on to a task's environment, never logged.
 SECRET_VARIABLES = ("HOST_RUNNER_API_TOKEN", "HOST_RUNNER_CALLBACK_SECRET")
@@ -46,6 +46,10 @@ class Config:
     callback_workers: int = 8
     callback_backoff_seconds: float = 1.0
     log_level: str = "INFO"
+    agent_cmd: tuple[str, ...] | None = None
+    agent_idle_seconds: float = 1800.0
+    agent_close_grace_seconds: float = 60.0
+    log_prompts: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -152,6 +156,19 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
                         _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
     )
+    agent_cmd = _read(env, "HOST_RUNNER_AGENT_CMD", None, _argv, "a command line (shlex syntax)") or None
+    config = replace(
+        config,
+        agent_cmd=agent_cmd,
+        agent_idle_seconds=_read(env, "HOST_RUNNER_AGENT_IDLE_SECONDS", defaults.agent_idle_seconds,
+                                 _number(float, 0.1, 86_400), "seconds 0.1..86400"),
+        agent_close_grace_seconds=_read(env, "HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS",
+                                        defaults.agent_close_grace_seconds, _number(float, 0, 3_600),
+                                        "seconds 0..3600"),
+        log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
+    )
+    if config.executor == "agent" and config.agent_cmd is None:
+        raise ConfigError("HOST_RUNNER_EXECUTOR=agent needs HOST_RUNNER_AGENT_CMD (the agent-runner's command line)")
     if not is_loopback_bind(config.bind) and not config.api_token:
         raise ConfigError(
             f"HOST_RUNNER_BIND={config.bind!r} listens beyond this machine: set HOST_RUNNER_API_TOKEN "
