@@ -32,7 +32,7 @@ from actors.base import tell_if_alive
 from actors.messages import AgentInput, OutputProduced
 from actors.task import TaskActor, TaskServices
 from host_runner.agent import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
-from host_runner.errors import Conflict
+from host_runner.errors import Conflict, ShuttingDown
 from host_runner.executors import command_for
 from host_runner.follower import OutputFollower
 from host_runner.frames import Frame, FrameEvent
@@ -85,6 +85,7 @@ class AgentTaskActor(TaskActor):
         self.idle_deadline = 0.0  # time.monotonic(); moves later with each answer while its timer is pending
         self.close_timer: Timer | None = None
         self.close_ignored = False
+        self.early_input: list[AgentInput] = []  # arrived while starting (a re-adopted run is already "running")
         extra = record.extra
         self.group = extra.get("group") or agent_group(request)
         self.outputs: deque[dict[str, Any]] = deque(extra.get("outputs", []))
@@ -122,6 +123,9 @@ class AgentTaskActor(TaskActor):
             name=f"follow-{self.record.task_id}",
         )
         self.follower.start()
+        early, self.early_input = self.early_input, []
+        for message in early:
+            self.on_agent_input(message)
         if self.adopt:  # resume the idle clock or the close grace where the previous runner left them
             if self.closing and self.idle_since is not None:
                 self._arm_close_grace()
@@ -130,6 +134,9 @@ class AgentTaskActor(TaskActor):
 
     def on_stop(self) -> None:
         super().on_stop()
+        for early in self.early_input:
+            early.reply.set_exception(ShuttingDown("the runner is shutting down; send it again after the restart"))
+        self.early_input = []
         if self.follower is not None:
             self.follower.stop()  # the next runner resumes reading at the persisted offset
 
@@ -207,6 +214,9 @@ class AgentTaskActor(TaskActor):
 
     def on_agent_input(self, message: AgentInput) -> None:
         if message.reply.done():
+            return
+        if self.phase == "starting" and self.cancel_message is None:
+            self.early_input.append(message)  # answered once the process runs (or fails to start)
             return
         if not self._accepting_input():
             message.reply.set_exception(Conflict(f"task {self.record.task_id} is ending and takes no more input"))
@@ -292,6 +302,12 @@ class AgentTaskActor(TaskActor):
             self.close_timer.cancel()
 
     # --- ending ------------------------------------------------------------------------------------------------
+    def _end(self, status: str, message: str, exit_code: int | None) -> None:
+        for early in self.early_input:  # the run never got going: nobody will read them
+            early.reply.set_exception(Conflict(f"task {self.record.task_id} ended before it could take input"))
+        self.early_input = []
+        super()._end(status, message, exit_code)
+
     def _after_exit(self, outcome: ExitStatus | None) -> None:
         """Read the rest of the output first: the last frame may decide the status."""
         self.exit_outcome = outcome

@@ -140,6 +140,8 @@ class TaskResource:
             name = result.reply.result(timeout=ASK_TIMEOUT_SECONDS)
         except Conflict as exc:
             raise ApiError(falcon.HTTP_409, exc.message) from None
+        except ShuttingDown as exc:
+            raise ApiError(falcon.HTTP_503, str(exc)) from None
         except FutureTimeout:
             raise ApiError(falcon.HTTP_503, "the task did not answer in time; try again") from None
         return result.record, name
