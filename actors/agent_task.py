@@ -81,10 +81,11 @@ class AgentTaskActor(TaskActor):
         self.inbox: IpcInbox | None = None
         self.follower: OutputFollower | None = None
         self.exit_outcome: ExitStatus | None = None
+        self.drained = False  # the follower has stopped for good (read everything, or failed)
         self.idle_timer: Timer | None = None
         self.idle_deadline = 0.0  # time.monotonic(); moves later with each answer while its timer is pending
         self.close_timer: Timer | None = None
-        self.close_ignored = False
+        self.stop_reason: str | None = None  # why the runner stopped an agent that was asked to close
         self.early_input: list[AgentInput] = []  # arrived while starting (a re-adopted run is already "running")
         extra = record.extra
         self.group = extra.get("group") or agent_group(request)
@@ -142,6 +143,8 @@ class AgentTaskActor(TaskActor):
 
     # --- output ------------------------------------------------------------------------------------------------
     def on__output(self, message: _Output) -> None:
+        if self.follower is not None:
+            self.follower.acknowledge()
         if self.phase not in ("running", "draining"):
             return
         new_frames: list[tuple[int, dict[str, Any]]] = []
@@ -210,7 +213,7 @@ class AgentTaskActor(TaskActor):
     # --- input -------------------------------------------------------------------------------------------------
     def _accepting_input(self) -> bool:
         return self.phase == "running" and self.cancel_message is None and not self.timed_out \
-            and not self.close_ignored
+            and self.stop_reason is None
 
     def on_agent_input(self, message: AgentInput) -> None:
         if message.reply.done():
@@ -277,7 +280,7 @@ class AgentTaskActor(TaskActor):
             self._close()
         except OSError as exc:  # cannot ask politely: stop it
             logger.error("task %s: cannot write _close (%s); stopping the agent", self.record.task_id, exc)
-            self.close_ignored = True
+            self.stop_reason = f"idle, and _close could not be written ({exc.strerror or exc}): stopped"
             self._terminate()
 
     def _arm_close_grace(self) -> None:
@@ -291,7 +294,8 @@ class AgentTaskActor(TaskActor):
             return
         logger.info("task %s: agent still running %gs after _close; stopping it", self.record.task_id,
                     self.services.config.agent_close_grace_seconds)
-        self.close_ignored = True
+        grace = self.services.config.agent_close_grace_seconds
+        self.stop_reason = f"the agent did not exit within {grace:g} s of _close and was stopped"
         self._terminate()
 
     def _cancel_timers(self) -> None:
@@ -312,27 +316,26 @@ class AgentTaskActor(TaskActor):
         """Read the rest of the output first: the last frame may decide the status."""
         self.exit_outcome = outcome
         self.phase = "draining"
-        if self.follower is None:
+        if self.follower is None or self.drained:
             self._end(*self._conclusion(outcome))
         else:
             self.follower.finish()
 
     def on__drained(self, message: _Drained) -> None:
-        if self.phase != "draining":
-            return
-        if message.error is not None:
+        self.drained = True
+        if message.error is not None:  # frames after this point stay in stdout.log only
             logger.error("task %s: reading the agent's output failed: %s", self.record.task_id, message.error)
-        self._end(*self._conclusion(self.exit_outcome))
+        if self.phase == "draining":
+            self._end(*self._conclusion(self.exit_outcome))
 
     def _conclusion(self, outcome: ExitStatus | None) -> tuple[str, str, int | None]:
         status, text, exit_code = super()._conclusion(outcome)
         if self.cancel_message is not None or (self.adopt and outcome is None):
             return status, text, exit_code
+        if self.stop_reason is not None:  # checked first: a timeout after it is only a consequence
+            return "failed", self.stop_reason, exit_code
         if self.timed_out:
             return "failed", f"timed out: no output for {self.record.timeout_seconds:g} s", exit_code
-        if self.close_ignored:
-            grace = self.services.config.agent_close_grace_seconds
-            return "failed", f"the agent did not exit within {grace:g} s of _close and was stopped", exit_code
         last = self.outputs[-1] if self.outputs else {}  # the newest frame is never dropped
         if last.get("status") == "error":
             error = last.get("error")

@@ -19,10 +19,17 @@ logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
 POLL_SECONDS = 0.05
+#: Batches handed over but not yet acknowledged: bounds what waits in the owner's inbox when the agent prints
+#: faster than the owner can persist.
+MAX_UNACKNOWLEDGED = 8
 
 
 class OutputFollower:
-    """Reads ``path`` from ``offset`` on; ``on_events(events)`` gets each non-empty batch of frames, in order."""
+    """Reads ``path`` from ``offset`` on; ``on_events(events)`` gets each non-empty batch of frames, in order.
+
+    The owner calls :meth:`acknowledge` once per batch it handled; at most :data:`MAX_UNACKNOWLEDGED` batches
+    are outstanding, after which reading pauses.
+    """
 
     def __init__(
         self,
@@ -41,6 +48,7 @@ class OutputFollower:
         self.poll_seconds = poll_seconds
         self._finishing = threading.Event()
         self._stopping = threading.Event()
+        self._credits = threading.Semaphore(MAX_UNACKNOWLEDGED)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -49,6 +57,10 @@ class OutputFollower:
     def finish(self) -> None:
         """The writer has exited: read what is left, then call ``on_done``."""
         self._finishing.set()
+
+    def acknowledge(self) -> None:
+        """The owner handled one batch."""
+        self._credits.release()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop following without calling ``on_done`` (the runner is stopping; the next one resumes)."""
@@ -77,6 +89,9 @@ class OutputFollower:
                 if chunk:
                     events = self.parser.feed(chunk)
                     if events:
+                        while not self._credits.acquire(timeout=self.poll_seconds):
+                            if self._stopping.is_set():
+                                return True
                         self.on_events(events)
                     continue
                 if finishing:
