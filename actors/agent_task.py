@@ -330,7 +330,7 @@ class AgentTaskActor(TaskActor):
 
     def _conclusion(self, outcome: ExitStatus | None) -> tuple[str, str, int | None]:
         status, text, exit_code = super()._conclusion(outcome)
-        if self.cancel_message is not None or (self.adopt and outcome is None):
+        if self.internal_error or self.cancel_message is not None or (self.adopt and outcome is None):
             return status, text, exit_code
         if self.stop_reason is not None:  # checked first: a timeout after it is only a consequence
             return "failed", self.stop_reason, exit_code

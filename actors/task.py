@@ -103,6 +103,7 @@ class TaskActor(Actor):
         self.adopt = adopt
         self.phase = "starting"
         self.cancel_message: str | None = None
+        self.internal_error = False  # a handler failed while the process ran: it was killed, the task fails
         self.timed_out = False
         self.timers: list[Timer] = []
         self.timeout_timer: Timer | None = None
@@ -249,6 +250,8 @@ class TaskActor(Actor):
     def _conclusion(self, outcome: ExitStatus | None) -> tuple[str, str, int | None]:
         """Status, message and exit code of the run, from how it ended."""
         exit_code = outcome.exit_code if outcome else None
+        if self.internal_error:
+            return "failed", "internal error in the runner; see its log", exit_code
         if self.cancel_message is not None:
             return "canceled", self.cancel_message, exit_code
         if self.timed_out:
@@ -289,6 +292,8 @@ class TaskActor(Actor):
         """A bug in a handler must not strand a process: stop it and end the task as failed."""
         if self.phase == "running" and self.launcher is not None:
             self.launcher.stop(force=True)
+            # Failed, not canceled; and setting cancel_message keeps later cancels and timeouts from acting again.
+            self.internal_error = True
             self.cancel_message = self.cancel_message or "internal error in the runner; see its log"
             return  # the exit notification ends the task
         if self.phase in ("starting", "running"):
