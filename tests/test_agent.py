@@ -220,12 +220,32 @@ def test_an_agent_ignoring_close_is_stopped_after_the_grace(make_runner):
     wait_for(lambda: not pids_in_group(pgid), timeout=5, what="the agent's group to be gone")
 
 
+def test_close_asked_through_the_api_is_enforced_once_the_agent_has_answered(make_runner):
+    runner = agent_runner(make_runner, agent_close_grace_seconds=0.5)
+    runner.submit(task_id="asked", prompt="loop ignore-close", group="g")
+    wait_frames(runner, "asked", 1)
+    assert close(runner, "asked").status_code == 202
+    # Not answered yet (only a null result): no grace clock, it may still be finishing a query.
+    time.sleep(1.0)
+    assert runner.get("asked")["status"] == "running"
+    assert send(runner, "asked", "more").status_code == 409  # closing: no more messages
+    runner.cancel("asked")
+    record = runner.wait_status("asked", "canceled")
+    assert "received _close" in record["stderr"]
+
+    runner.submit(task_id="answered", prompt="frames:1 loop ignore-close", group="g")
+    wait_frames(runner, "answered", 2)
+    assert close(runner, "answered").status_code == 202
+    record = runner.wait_status("answered", "failed")
+    assert record["message"] == "the agent did not exit within 0.5 s of _close and was stopped"
+
+
 def test_a_frame_resets_the_hard_timeout(make_runner):
     runner = agent_runner(make_runner)
-    # 8 frames 0.4 s apart: 3.2 s in all, longer than the 2 s timeout, but never 2 s without output.
-    runner.submit(task_id="ticking", prompt="tick:8:0.4", group="g", timeout_seconds=2)
+    # 16 frames 0.25 s apart: 4 s in all, longer than the 3 s timeout, but never 3 s without output.
+    runner.submit(task_id="ticking", prompt="tick:16:0.25", group="g", timeout_seconds=3)
     record = runner.wait_status("ticking", "success")
-    assert record["frames"] == 8
+    assert record["frames"] == 16
     runner.submit(task_id="silent", prompt="frames:1 sleep:60", group="g2", timeout_seconds=1)
     record = runner.wait_status("silent", "failed")
     assert record["message"] == "timed out: no output for 1 s"
