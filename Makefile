@@ -19,9 +19,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(VENV)/bin/python bench/output_capture.py
-	$(VENV)/bin/python bench/chaos.py
-	$(VENV)/bin/python bench/agent.py
+	$(VENV)/bin/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

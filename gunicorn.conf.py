@@ -21,6 +21,10 @@ bind = _config.bind
 workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("HOST_RUNNER_THREADS", "16"))
+if _config.max_log_followers >= threads:  # followers hold request threads: some must stay for the API
+    print(f"host-runner: HOST_RUNNER_MAX_LOG_FOLLOWERS={_config.max_log_followers} must be below "
+          f"HOST_RUNNER_THREADS={threads}", file=sys.stderr)
+    raise SystemExit(2)
 preload_app = False
 # No control socket: its commands include changing the worker count, which must stay 1.
 control_socket_disable = True
@@ -30,6 +34,17 @@ timeout = 60
 accesslog = os.environ.get("HOST_RUNNER_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = _config.log_level.lower()
+if _config.log_format == "json":  # gunicorn's own lines as JSON too, so that every line of the log parses
+    from host_runner.logs import gunicorn_json_logger_class
+
+    logger_class = gunicorn_json_logger_class()
+
+
+def post_worker_init(worker):
+    """Let long-lived responses (followed logs) notice a SIGTERM and end, instead of holding up shutdown."""
+    from api.app import watch_worker
+
+    watch_worker(lambda: worker.alive)
 
 
 def worker_exit(server, worker):

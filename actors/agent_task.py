@@ -381,6 +381,14 @@ class AgentTaskActor(TaskActor):
         except Exception:
             return ()
 
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(), "group": self.group, "frames": self.frames,
+            "invalid_frames": self.invalid_frames, "closing": self.closing,
+            "idle_for_seconds": None if self.idle_since is None else round(time.time() - self.idle_since, 3),
+            "output_offset": self.record.extra.get("_output_offset", 0),
+        }
+
     def on_handler_failure(self, message: Any) -> None:
         if self.phase == "draining":  # the process is gone: end with what we have
             exit_code = self.exit_outcome.exit_code if self.exit_outcome else None

@@ -7,13 +7,17 @@ asked messages (subclasses of :class:`Ask`) let exceptions travel back to the as
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pykka
+
+from actors.messages import Describe
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +43,16 @@ class Actor(pykka.ThreadingActor):
     #: Message types that are asked (their handler's exceptions go back to the asker).
     asked: frozenset[type] = frozenset()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.created_monotonic = time.monotonic()
+
     def on_receive(self, message: Any) -> Any:
         handler: Callable[[Any], Any] | None = getattr(self, _handler_name(type(message)), None)
         if handler is None:
             logger.error("%s has no handler for %r", type(self).__name__, message)
             return None
-        if type(message) in self.asked:
+        if type(message) in self.asked or type(message) is Describe:
             return handler(message)
         try:
             return handler(message)
@@ -55,6 +63,14 @@ class Actor(pykka.ThreadingActor):
 
     def on_handler_failure(self, message: Any) -> None:
         """Called after a told message's handler raised; override to record the failure."""
+
+    def on_describe(self, message: Describe) -> dict[str, Any]:
+        """For /debug/actors: the actor's age and :meth:`describe`. Answered from memory, never by waiting."""
+        return {"age_seconds": round(time.monotonic() - self.created_monotonic, 3), **self.describe()}
+
+    def describe(self) -> dict[str, Any]:
+        """What this actor owns right now (JSON-able); subclasses say more."""
+        return {}
 
     def tell_later(self, message: Any) -> Callable[[], None]:
         """A callable that tells ``message`` to this actor (for reactor callbacks and helper threads)."""
@@ -81,7 +97,9 @@ class Actor(pykka.ThreadingActor):
             replies.append(message)
             tell_if_alive(ref, message)
 
-        thread = threading.Thread(target=run, name=f"{type(self).__name__}-helper", daemon=True)
+        # The helper logs with the actor's context (task_id/run_id, see host_runner.logs).
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(run,), name=f"{type(self).__name__}-helper", daemon=True)
         thread.start()
 
         def wait(timeout: float) -> Any:

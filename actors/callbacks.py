@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -21,8 +22,10 @@ import requests
 from actors.base import Actor
 from actors.messages import OutputProduced, StatusChanged
 from host_runner.config import Config
+from host_runner.logs import redact_url, task_fields
 from host_runner.models import TERMINAL_STATUSES, TaskRecord
 from host_runner.reactor import Reactor
+from host_runner.stats import CallbackStats
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Delivery:
     body: dict[str, Any]
     attempts: int = 0
     last_error: str | None = None
+    queued_monotonic: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -91,6 +95,7 @@ class CallbackActor(Actor):
         self.lanes: dict[tuple[str, str], Lane] = {}
         self.pool = ThreadPoolExecutor(max_workers=config.callback_workers, thread_name_prefix="callback")
         self.sessions = threading.local()
+        self.stats = CallbackStats()
 
     def on_stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -148,17 +153,19 @@ class CallbackActor(Actor):
         delivery = lane.events[0]
         delivery.attempts += 1
         delivery.last_error = message.error
+        self.stats.attempted(message.delivered)
         if not message.delivered and message.retryable and delivery.attempts < self.config.callback_max_attempts:
             delay = min(60.0, self.config.callback_backoff_seconds * 2 ** (delivery.attempts - 1))
             delay *= random.uniform(0.8, 1.2)
             logger.info("callback %s for task %s failed (%s); retry %d in %.1fs", delivery.body["status"],
-                        message.run[0], message.error, delivery.attempts, delay)
+                        message.run[0], message.error, delivery.attempts, delay, extra=task_fields(message.run))
             self.reactor.call_later(delay, self.tell_later(_RetryDue(message.run)))
             return
         if not message.delivered:
             logger.warning("gave up on callback %s for task %s after %d attempts: %s", delivery.body["status"],
-                           message.run[0], delivery.attempts, message.error)
+                           message.run[0], delivery.attempts, message.error, extra=task_fields(message.run))
         lane.events.popleft()
+        self.stats.finished(message.delivered, time.monotonic() - delivery.queued_monotonic)
         lane.last_status = delivery.body["status"]
         lane.busy = False
         self._pump(message.run)
@@ -167,3 +174,17 @@ class CallbackActor(Actor):
         lane = self.lanes.get(message.run)
         if lane is not None and lane.events:
             self.pool.submit(self._send, message.run, lane.events[0])
+
+    def describe(self) -> dict[str, Any]:
+        """Pending events per run (URLs without credentials or query), and the delivery counters."""
+        return {
+            "lanes": [
+                {"task_id": run[0], "run_id": run[1], "url": redact_url(lane.events[0].url) if lane.events else None,
+                 "pending": len(lane.events), "sending": lane.busy,
+                 "next_status": lane.events[0].body["status"] if lane.events else None,
+                 "attempts": lane.events[0].attempts if lane.events else 0,
+                 "last_error": lane.events[0].last_error if lane.events else None}
+                for run, lane in self.lanes.items()
+            ],
+            "stats": self.stats.snapshot(),
+        }

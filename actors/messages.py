@@ -8,6 +8,7 @@ from typing import Any
 
 from host_runner.claims import Claim
 from host_runner.models import TaskRecord, TaskRequest
+from host_runner.stats import HistogramSnapshot
 
 
 # --- to the SupervisorActor -------------------------------------------------------------------------------
@@ -26,9 +27,10 @@ class SubmitResult:
 
 @dataclass(frozen=True)
 class GetTask:
-    """ask → the newest :class:`TaskRecord` of the task, with live output tails, or None."""
+    """ask → the newest :class:`TaskRecord` of the task (or its run ``run_id``), with live output tails, or None."""
 
     task_id: str
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,26 @@ class SendToAgent:
 class AgentInputResult:
     record: TaskRecord | None  # None: no such task
     reply: Future[str] | None  # the TaskActor's answer: the message file's name, or a Conflict
+
+
+@dataclass(frozen=True)
+class GetStats:
+    """ask → :class:`Stats` (for /metrics)."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    runs: dict[tuple[str, str], int]  # (status, executor) → runs in the store
+    running: int
+    queued: int
+    max_concurrency: int
+    durations: dict[tuple[str, str], HistogramSnapshot]  # (executor, status) → runs ended since start
+
+
+# --- to any actor (see actors.base.Actor.on_describe) ---------------------------------------------------------
+@dataclass(frozen=True)
+class Describe:
+    """ask → a JSON-able dict of what the actor owns right now (for /debug/actors). Must answer from memory."""
 
 
 # --- to a TaskActor ----------------------------------------------------------------------------------------

@@ -65,3 +65,9 @@ class WorktreeRegistryActor(Actor):
 
     def on_reservations(self, message: Reservations) -> list[tuple[Owner, Claim]]:
         return [(owner, claim) for owner, claims in self._claims.items() for claim in claims]
+
+    def describe(self) -> dict[str, object]:
+        return {"reservations": [
+            {"task_id": owner[0], "run_id": owner[1], "kind": claim.kind, "label": claim.label, "key": claim.key}
+            for owner, claims in self._claims.items() for claim in claims
+        ]}

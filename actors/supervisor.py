@@ -31,12 +31,14 @@ from actors.messages import (
     Cancel,
     CancelResult,
     CancelTask,
+    GetStats,
     GetTask,
     ListTasks,
     PrepareShutdown,
     Release,
     Reserve,
     SendToAgent,
+    Stats,
     StatusChanged,
     Submit,
     SubmitResult,
@@ -46,8 +48,10 @@ from actors.task import TaskActor, TaskServices
 from host_runner.claims import claims_for
 from host_runner.errors import Conflict, ShuttingDown
 from host_runner.executors import executor_of
+from host_runner.logs import task_fields
 from host_runner.models import TaskRecord, TaskRequest, agent_group, utc_now
 from host_runner.process import RunFiles, read_tail, signal_group, start_ticks
+from host_runner.stats import DURATION_BUCKETS, Histogram, seconds_between
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, GetTask, ListTasks, CancelTask, PrepareShutdown, SendToAgent})
+    asked = frozenset({Submit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats, SendToAgent})
 
     def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
         super().__init__()
@@ -71,6 +75,7 @@ class SupervisorActor(Actor):
         self.running_groups: dict[Key, str] = {}  # the group of each running agent task
         self.end_waiters: dict[Key, list[threading.Event]] = {}
         self.accepting = True
+        self.durations: dict[tuple[str, str], Histogram] = {}  # (executor, status) of runs ended since start
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -98,9 +103,11 @@ class SupervisorActor(Actor):
             try:
                 self.registry.ask(Reserve(record.key, claims_for(request)))
             except Conflict as exc:
-                logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message)
+                logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message,
+                               extra=task_fields(record))
             if record.status == "running" and self._never_launched(record):
-                logger.info("task %s was being started when the runner stopped; queuing it again", record.task_id)
+                logger.info("task %s was being started when the runner stopped; queuing it again", record.task_id,
+                            extra=task_fields(record))
                 record = replace(record, status="queued", message="queued", pid=None, pid_start_ticks=None,
                                  started_at=None)
                 self.store.update(record)
@@ -108,7 +115,8 @@ class SupervisorActor(Actor):
                 self.queue.append(record.key)
                 self.queued_requests[record.key] = request
             else:
-                logger.info("re-adopting task %s run %s (pid %s)", record.task_id, record.run_id, record.pid)
+                logger.info("re-adopting task %s run %s (pid %s)", record.task_id, record.run_id, record.pid,
+                            extra=task_fields(record))
                 self._start_actor(record, request, adopt=True)
         if self.queue or self.running:
             logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
@@ -159,6 +167,10 @@ class SupervisorActor(Actor):
             raise
         self.queue.append(key)
         self.queued_requests[key] = request
+        # The prompt is user data (possibly sensitive): logged only when the operator asked for it.
+        shown = f", prompt {request.prompt!r}" if self.config.log_prompts else ""
+        logger.info("task %s run %s submitted (%s, executor %s%s)", request.task_id, request.run_id,
+                    request.execution_mode, record.executor, shown, extra=task_fields(record))
         self._admit()
         return SubmitResult(self._present(record), created=True)
 
@@ -199,6 +211,10 @@ class SupervisorActor(Actor):
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key
         self.running_groups.pop(key, None)
+        duration = seconds_between(message.record.started_at, message.record.finished_at)
+        if duration is not None:
+            labels = (message.record.executor, message.record.status)
+            self.durations.setdefault(labels, Histogram(DURATION_BUCKETS)).observe(duration)
         ref = self.running.pop(key, None)
         if ref is not None:
             ref.stop(block=False)
@@ -242,7 +258,7 @@ class SupervisorActor(Actor):
             return CancelResult(record, None)
         ref = self.running.get(key)
         if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery
-            logger.error("task %s is %s but has no actor", record.task_id, record.status)
+            logger.error("task %s is %s but has no actor", record.task_id, record.status, extra=task_fields(record))
             return CancelResult(record, None)
         ref.tell(Cancel(message.message))
         event = threading.Event()
@@ -266,7 +282,7 @@ class SupervisorActor(Actor):
 
     # --- reads -----------------------------------------------------------------------------------------------
     def on_get_task(self, message: GetTask) -> TaskRecord | None:
-        record = self.store.get(message.task_id)
+        record = self.store.get(message.task_id, message.run_id)
         return self._present(record) if record is not None else None
 
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
@@ -302,3 +318,28 @@ class SupervisorActor(Actor):
             return record
         files = RunFiles.for_run(self.config.runs_dir, record.task_id, record.run_id)
         return replace(record, stdout=read_tail(files.stdout), stderr=read_tail(files.stderr))
+
+    # --- introspection ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _group_field(group: str | None) -> dict[str, str]:
+        return {"group": group} if group is not None else {}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "accepting": self.accepting,
+            "max_concurrency": self.config.max_concurrency,
+            "running": len(self.running),
+            "queued": len(self.queue),
+            "running_tasks": [{"task_id": key[0], "run_id": key[1], "actor_urn": ref.actor_urn,
+                               **self._group_field(self.running_groups.get(key))}
+                              for key, ref in self.running.items()],
+            "queue": [{"task_id": key[0], "run_id": key[1], **self._group_field(self._group(self.queued_requests[key]))}
+                      for key in self.queue],
+        }
+
+    def on_get_stats(self, message: GetStats) -> Stats:
+        return Stats(
+            runs=self.store.count_by_status(), running=len(self.running), queued=len(self.queue),
+            max_concurrency=self.config.max_concurrency,
+            durations={labels: histogram.snapshot() for labels, histogram in self.durations.items()},
+        )

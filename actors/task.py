@@ -24,6 +24,7 @@ from actors.messages import Cancel, StatusChanged, TaskEnded
 from host_runner.config import Config
 from host_runner.executors import LaunchError, build_process_spec
 from host_runner.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
+from host_runner.logs import bind_log_context
 from host_runner.models import TaskRecord, TaskRequest, utc_now
 from host_runner.process import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
 from host_runner.reactor import Reactor, Timer
@@ -112,6 +113,8 @@ class TaskActor(Actor):
 
     # --- starting -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
+        # This thread serves this run only: every line it (and its helpers) logs is about this task.
+        bind_log_context(task_id=self.record.task_id, run_id=self.record.run_id)
         self.wait_for_start = self.in_background(self._prepare_and_start, self._started)
 
     def on_stop(self) -> None:
@@ -308,6 +311,15 @@ class TaskActor(Actor):
         except Exception:
             logger.exception("could not persist the failure of task %s", self.record.task_id)
         self.services.supervisor.tell(TaskEnded(self.record))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "task_id": self.record.task_id, "run_id": self.record.run_id, "status": self.record.status,
+            "phase": self.phase, "executor": self.record.executor, "pid": self.record.pid,
+            "container_id": self.record.container_id, "started_at": self.record.started_at,
+            "timeout_seconds": self.record.timeout_seconds, "adopted": self.adopt,
+            "cancel_requested": self.cancel_message is not None, "timed_out": self.timed_out,
+        }
 
     # --- bookkeeping -----------------------------------------------------------------------------------------
     def _transition(self, **changes: Any) -> None:

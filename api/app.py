@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -12,18 +13,35 @@ import pykka
 
 from actors.system import ActorSystem
 from api.auth import TokenAuth
+from api.debug import DebugActorsResource, DebugThreadsResource
 from api.errors import ApiError, handle_unexpected, serialize_error
+from api.logs import FollowerSlots, TaskLogsResource
+from api.metrics import MetricsResource, RunnerCollector, metrics_registry
+from api.openapi import OpenApiResource
 from api.resources import HealthResource, TaskResource, TasksResource
 from host_runner.config import Config, load_config
+from host_runner.logs import configure_logging as _configure_logging
 
 logger = logging.getLogger(__name__)
 
 _system: ActorSystem | None = None
 _system_lock = threading.Lock()
+_worker_alive: Callable[[], bool] | None = None
 
 
-def create_api(supervisor: pykka.ActorRef[Any], config: Config) -> falcon.App:
-    """A Falcon app that talks to ``supervisor``; pure, so tests can build one around any actor system."""
+def create_api(
+    supervisor: pykka.ActorRef[Any],
+    config: Config,
+    *,
+    registry: pykka.ActorRef[Any] | None = None,
+    callbacks: pykka.ActorRef[Any] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> falcon.App:
+    """A Falcon app that talks to ``supervisor``; pure, so tests can build one around any actor system.
+
+    ``registry`` and ``callbacks`` (the other long-lived actors) add their sections to /debug/actors and
+    /metrics; ``stopping`` tells long-lived responses (followed logs) that the server is going down.
+    """
     middleware = [TokenAuth(config.api_token)] if config.api_token else []
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
@@ -38,12 +56,29 @@ def create_api(supervisor: pykka.ActorRef[Any], config: Config) -> falcon.App:
     app.add_route("/tasks/{task_id}/messages", task, suffix="messages")
     app.add_route("/tasks/{task_id}/close", task, suffix="close")
     app.add_route("/health", HealthResource())
+    followers = FollowerSlots(config.max_log_followers)
+    app.add_route("/tasks/{task_id}/logs", TaskLogsResource(supervisor, config, followers, stopping))
+    app.add_route("/debug/actors", DebugActorsResource(supervisor, registry, callbacks))
+    app.add_route("/debug/threads", DebugThreadsResource())
+    app.add_route("/metrics", MetricsResource(metrics_registry(RunnerCollector(supervisor, callbacks, config,
+                                                                               followers))))
+    app.add_route("/openapi.json", OpenApiResource())
     return app
 
 
 def configure_logging(config: Config) -> None:
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
+
+
+def watch_worker(alive: Callable[[], bool]) -> None:
+    """gunicorn's ``post_worker_init`` hands over the worker's liveness: once it turns False (SIGTERM), followed
+    logs end so that the worker can finish its requests and stop the actors within the graceful timeout."""
+    global _worker_alive
+    _worker_alive = alive
+
+
+def _worker_stopping() -> bool:
+    return _worker_alive is not None and not _worker_alive()
 
 
 def create_app() -> falcon.App:
@@ -55,7 +90,8 @@ def create_app() -> falcon.App:
         if _system is None:
             _system = ActorSystem.start(config)
         assert _system.supervisor is not None
-        return create_api(_system.supervisor, config)
+        return create_api(_system.supervisor, config, registry=_system.registry, callbacks=_system.callbacks,
+                          stopping=_worker_stopping)
 
 
 def shutdown() -> None:
@@ -67,4 +103,4 @@ def shutdown() -> None:
             _system = None
 
 
-__all__ = ["ApiError", "create_api", "create_app", "shutdown"]
+__all__ = ["ApiError", "create_api", "create_app", "shutdown", "watch_worker"]

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -31,6 +32,17 @@ def baseline() -> float:
         subprocess.run(["cat"], stdin=head.stdout, stdout=sink, check=True)
     head.wait()
     return time.perf_counter() - started
+
+
+def baseline_to_file(directory: Path) -> float:
+    """The same bytes written to a file on the disk the runner's data directory uses (what the runner must do)."""
+    target = directory / "baseline.out"
+    started = time.perf_counter()
+    with open(target, "wb") as sink:
+        subprocess.run(["head", "-c", str(SIZE), "/dev/zero"], stdout=sink, check=True)
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
 
 
 def through_runner() -> dict[str, float]:
@@ -66,12 +78,15 @@ def through_runner() -> dict[str, float]:
 
 def main() -> None:
     direct = baseline()
+    to_file = baseline_to_file(Path(tempfile.gettempdir()))
     runner = through_runner()
-    result = {"benchmark": "output_capture", "bytes": SIZE, "baseline_cat_seconds": direct, **runner,
-              "ratio": runner["wall_seconds"] / direct, "machine": platform.platform(), "cpus": os.cpu_count(),
-              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    result = {"benchmark": "output_capture", "bytes": SIZE, "baseline_cat_seconds": direct,
+              "baseline_file_seconds": to_file, **runner, "ratio": runner["wall_seconds"] / direct,
+              "ratio_vs_file": runner["wall_seconds"] / to_file, "machine": platform.platform(),
+              "cpus": os.cpu_count(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(f"{'what':<34}{'value':>12}")
     print(f"{'baseline head | cat > /dev/null':<34}{direct:>11.2f}s")
+    print(f"{'baseline head > file (same disk)':<34}{to_file:>11.2f}s")
     print(f"{'through the runner (submit→done)':<34}{runner['wall_seconds']:>11.2f}s")
     print(f"{'ratio':<34}{result['ratio']:>12.2f}")
     print(f"{'worker RSS before':<34}{runner['rss_before_mib']:>9.1f} MiB")

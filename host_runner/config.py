@@ -46,10 +46,12 @@ class Config:
     callback_workers: int = 8
     callback_backoff_seconds: float = 1.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    log_prompts: bool = False
+    max_log_followers: int = 8
     agent_cmd: tuple[str, ...] | None = None
     agent_idle_seconds: float = 1800.0
     agent_close_grace_seconds: float = 60.0
-    log_prompts: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -155,6 +157,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                        _number(float, 0.01, 60), "seconds 0.01..60"),
         log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
                         _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
+        log_format=_read(env, "HOST_RUNNER_LOG_FORMAT", defaults.log_format, _choice(("text", "json")),
+                         "text or json"),
+        log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
+        max_log_followers=_read(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
+                                _number(int, 0, 1000), "an integer 0..1000"),
     )
     agent_cmd = _read(env, "HOST_RUNNER_AGENT_CMD", None, _argv, "a command line (shlex syntax)") or None
     config = replace(
@@ -165,7 +172,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         agent_close_grace_seconds=_read(env, "HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS",
                                         defaults.agent_close_grace_seconds, _number(float, 0, 3_600),
                                         "seconds 0..3600"),
-        log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
     )
     if config.executor == "agent" and config.agent_cmd is None:
         raise ConfigError("HOST_RUNNER_EXECUTOR=agent needs HOST_RUNNER_AGENT_CMD (the agent-runner's command line)")

@@ -234,7 +234,9 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
     return group, session_id, dict(raw)
 
 
-def parse_task_request(body: Any, *, default_timeout: float = 600.0, default_executor: str = "mock") -> TaskRequest:
+def parse_task_request(
+    body: Any, *, default_timeout: float = 600.0, default_executor: str = "mock"
+) -> TaskRequest:
     """Validate a submission body; raise :class:`ValidationError` naming the first bad field."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")

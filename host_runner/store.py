@@ -169,6 +169,11 @@ class Store:
         rows = self._query(f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?", params)
         return [_row_record(row) for row in rows]
 
+    def count_by_status(self) -> dict[tuple[str, str], int]:
+        """How many runs (all of them, not only the newest of each task) are in each (status, executor)."""
+        rows = self._query("SELECT status, executor, COUNT(*) AS n FROM runs GROUP BY status, executor")
+        return {(row["status"], row["executor"]): row["n"] for row in rows}
+
     def active(self) -> list[TaskRecord]:
         """Runs not yet terminal, oldest first (submission order)."""
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)

@@ -25,6 +25,7 @@ from actors.system import ActorSystem  # noqa: E402
 from api.app import create_api  # noqa: E402
 from host_runner.config import Config  # noqa: E402
 from host_runner.process import group_alive, group_members  # noqa: E402
+from openapi_check import check_response  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 FAKE_BIN = TESTS / "bin"
@@ -47,6 +48,20 @@ def pids_in_group(pgid: int) -> list[int]:
     return group_members({pgid})
 
 
+class ValidatingClient(testing.TestClient):
+    """A TestClient that checks every response against the OpenAPI document (tests/openapi_check.py)."""
+
+    def simulate_request(self, *args: Any, **kwargs: Any) -> testing.Result:
+        result = super().simulate_request(*args, **kwargs)
+        method = args[0] if args else kwargs.get("method", "GET")
+        path = args[1] if len(args) > 1 else kwargs.get("path", "/")
+        query = dict(kwargs.get("params") or {})
+        if kwargs.get("query_string"):
+            path = f"{path}?{kwargs['query_string']}"
+        check_response(method, path, query, result.status_code, result.headers, result.content)
+        return result
+
+
 class Runner:
     """A started actor system and a TestClient on its API."""
 
@@ -57,7 +72,8 @@ class Runner:
         started.append(self)  # so the fixture stops every runner a test made, restarts included
         self.system = ActorSystem.start(config, env)
         assert self.system.supervisor is not None
-        self.client = testing.TestClient(create_api(self.system.supervisor, config))
+        self.client = ValidatingClient(create_api(self.system.supervisor, config, registry=self.system.registry,
+                                                  callbacks=self.system.callbacks))
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.api_token}"} if self.config.api_token else {}

@@ -262,6 +262,11 @@ def test_one_task_per_group_while_two_groups_run_in_parallel(make_runner):
     waiting = runner.get("a2")
     assert waiting["status"] == "queued"
     assert waiting["queue_position"] == 1 and waiting["group_queue_position"] == 1
+    report = runner.client.simulate_get("/debug/actors").json
+    assert report["supervisor"]["queue"] == [{"task_id": "a2", "run_id": "run-1", "group": "a"}]
+    assert {task["group"] for task in report["supervisor"]["running_tasks"]} == {"a", "b"}
+    agents = [actor["state"] for actor in report["actors"] if actor["class"] == "AgentTaskActor"]
+    assert sorted(state["group"] for state in agents) == ["a", "b"] and all(state["frames"] >= 1 for state in agents)
     assert close(runner, "a1").status_code == 202
     first = runner.wait_status("a1", "success")
     wait_frames(runner, "a2", 1)

@@ -12,6 +12,11 @@ ROUTES = [
     ("POST", "/tasks/submit"),
     ("GET", "/tasks/x"),
     ("POST", "/tasks/x/cancel"),
+    ("GET", "/tasks/x/logs"),
+    ("GET", "/debug/actors"),
+    ("GET", "/debug/threads"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
     ("GET", "/nowhere"),
 ]
 
@@ -54,6 +59,9 @@ def test_non_loopback_bind_without_token_refuses_to_start():
     ("HOST_RUNNER_CLEANUP_WORKTREE", "maybe"),
     ("HOST_RUNNER_CMD_TEMPLATE", "echo 'unbalanced"),
     ("HOST_RUNNER_LOG_LEVEL", "LOUD"),
+    ("HOST_RUNNER_LOG_FORMAT", "xml"),
+    ("HOST_RUNNER_LOG_PROMPTS", "sometimes"),
+    ("HOST_RUNNER_MAX_LOG_FOLLOWERS", "-1"),
 ])
 def test_bad_settings_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):

@@ -98,6 +98,15 @@ def test_gunicorn_refuses_a_public_bind_without_a_token(tmp_path: Path):
     assert "HOST_RUNNER_API_TOKEN" in result.stderr
 
 
+def test_gunicorn_refuses_more_log_followers_than_request_threads(tmp_path: Path):
+    environment = dict(os.environ, HOST_RUNNER_DATA_DIR=str(tmp_path), HOST_RUNNER_THREADS="4",
+                       HOST_RUNNER_MAX_LOG_FOLLOWERS="4")
+    result = subprocess.run([str(GUNICORN), "-c", "gunicorn.conf.py", "api.app:create_app()"], cwd=REPO,
+                            env=environment, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "HOST_RUNNER_MAX_LOG_FOLLOWERS=4 must be below HOST_RUNNER_THREADS=4" in result.stderr
+
+
 def test_kill_9_of_the_whole_service_loses_nothing(tmp_path: Path):
     go = tmp_path / "go"
     env = {"HOST_RUNNER_EXECUTOR": "shell", "HOST_RUNNER_MAX_CONCURRENCY": "2",

@@ -1,0 +1,148 @@
+"""``GET /metrics``: Prometheus text format, collected when scraped from what the actors already know.
+
+Nothing here counts by itself: a scrape asks the SupervisorActor for :class:`GetStats` (runs per status and
+executor from the store, running/queued, durations of ended runs) and the CallbackActor for its
+:class:`Describe` (lanes and delivery counters), both at once with one short deadline, and counts live actors
+in pykka's registry. Each app has its own ``CollectorRegistry``, so several apps in one process (tests) do not
+share or collide. An actor that does not answer in time is shown as ``host_runner_actor_up{actor=...} 0``
+and its series are left out of that scrape rather than delaying it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import falcon
+import pykka
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from actors.messages import Describe, GetStats, Stats
+from api.logs import FollowerSlots
+from host_runner.config import Config
+from host_runner.models import STATUSES
+from host_runner.stats import HistogramSnapshot
+
+SCRAPE_TIMEOUT = 2.0
+
+
+def _histogram(name: str, documentation: str, labels: list[str]) -> HistogramMetricFamily:
+    return HistogramMetricFamily(name, documentation, labels=labels)
+
+
+def _add(family: HistogramMetricFamily, labels: list[str], snapshot: HistogramSnapshot) -> None:
+    family.add_metric(labels, buckets=snapshot.cumulative(), sum_value=snapshot.total)
+
+
+class RunnerCollector:
+    """A prometheus_client collector over one runner's actors."""
+
+    def __init__(self, supervisor: pykka.ActorRef[Any], callbacks: pykka.ActorRef[Any] | None, config: Config,
+                 followers: FollowerSlots) -> None:
+        self.supervisor = supervisor
+        self.callbacks = callbacks
+        self.config = config
+        self.followers = followers
+
+    def describe(self) -> list[Metric]:
+        return []  # registering must not ask actors; names are checked by the tests instead
+
+    def _ask_all(self) -> tuple[Stats | None, dict[str, Any] | None]:
+        """Both questions in flight at once, one deadline for both."""
+        futures: dict[str, pykka.Future[Any] | None] = {"supervisor": None, "callbacks": None}
+        try:
+            futures["supervisor"] = self.supervisor.ask(GetStats(), block=False)
+        except pykka.ActorDeadError:
+            pass
+        if self.callbacks is not None:
+            try:
+                futures["callbacks"] = self.callbacks.ask(Describe(), block=False)
+            except pykka.ActorDeadError:
+                pass
+        deadline = time.monotonic() + SCRAPE_TIMEOUT
+        answers: dict[str, Any] = {}
+        for name, future in futures.items():
+            if future is None:
+                continue
+            try:
+                answers[name] = future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except (pykka.Timeout, pykka.ActorDeadError):
+                pass
+        return answers.get("supervisor"), answers.get("callbacks")
+
+    def collect(self) -> Iterator[Metric]:
+        stats, callbacks = self._ask_all()
+        up = GaugeMetricFamily("host_runner_actor_up", "1 if the actor answered this scrape in time", labels=["actor"])
+        up.add_metric(["supervisor"], 1 if stats is not None else 0)
+        if self.callbacks is not None:
+            up.add_metric(["callbacks"], 1 if callbacks is not None else 0)
+        yield up
+        if stats is not None:
+            yield from self._task_metrics(stats)
+        if callbacks is not None:
+            yield from self._callback_metrics(callbacks)
+        actors = GaugeMetricFamily("host_runner_actors", "Live actors in the runner process", labels=["class"])
+        for name, count in sorted(Counter(ref.actor_class.__name__ for ref in pykka.ActorRegistry.get_all()).items()):
+            actors.add_metric([name], count)
+        yield actors
+        yield GaugeMetricFamily("host_runner_log_followers", "Clients following a task's log right now",
+                                value=self.followers.active)
+
+    def _task_metrics(self, stats: Stats) -> Iterator[Metric]:
+        tasks = GaugeMetricFamily("host_runner_tasks", "Runs in the store by status and executor (every run of "
+                                  "every task)", labels=["status", "executor"])
+        runs = {(status, self.config.executor): 0 for status in STATUSES}  # every status shows, 0 included
+        runs.update(stats.runs)
+        for (status, executor), count in sorted(runs.items()):
+            tasks.add_metric([status, executor], count)
+        yield tasks
+        yield GaugeMetricFamily("host_runner_tasks_running", "Tasks running now", value=stats.running)
+        yield GaugeMetricFamily("host_runner_tasks_queued", "Tasks waiting for a free slot", value=stats.queued)
+        yield GaugeMetricFamily("host_runner_max_concurrency", "HOST_RUNNER_MAX_CONCURRENCY",
+                                value=stats.max_concurrency)
+        durations = _histogram("host_runner_task_duration_seconds", "From start to end of runs that ended since "
+                               "the runner started", ["executor", "status"])
+        for (executor, status), snapshot in sorted(stats.durations.items()):
+            _add(durations, [executor, status], snapshot)
+        yield durations
+
+    @staticmethod
+    def _callback_metrics(state: dict[str, Any]) -> Iterator[Metric]:
+        counters = state["stats"]
+        attempts = CounterMetricFamily("host_runner_callback_attempts", "Callback HTTP attempts by result",
+                                       labels=["result"])
+        attempts.add_metric(["ok"], counters["attempts_ok"])
+        attempts.add_metric(["failed"], counters["attempts_failed"])
+        yield attempts
+        events = CounterMetricFamily("host_runner_callback_events", "Callback events that left their queue: "
+                                     "delivered, or given up after the last attempt", labels=["outcome"])
+        events.add_metric(["delivered"], counters["delivered"])
+        events.add_metric(["given_up"], counters["given_up"])
+        yield events
+        latency = _histogram("host_runner_callback_delivery_seconds", "From an event being queued to it being "
+                             "delivered or given up (retries included)", [])
+        _add(latency, [], counters["latency"])
+        yield latency
+        yield GaugeMetricFamily("host_runner_callback_pending", "Callback events not yet delivered",
+                                value=sum(lane["pending"] for lane in state["lanes"]))
+
+
+def metrics_registry(collector: RunnerCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+class MetricsResource:
+    """``GET /metrics`` in the Prometheus text exposition format 0.0.4."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = CONTENT_TYPE_PLAIN_0_0_4
+        resp.data = generate_latest(self.registry)

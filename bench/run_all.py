@@ -1,0 +1,109 @@
+"""Run every benchmark (``make bench``), then print the figures against the targets and write BENCHMARKS.md.
+
+Each script prints its own table and writes bench/results/<name>.json; this collects them. ``--summary`` only
+re-reads the existing results (no benchmark is run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos",
+           "observability", "agent"]
+
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def rows() -> list[tuple[str, str, str, str]]:
+    """(what, figure, target, met?)"""
+    out = []
+
+    def add(what: str, figure: str, target: str, met: bool | None) -> None:
+        out.append((what, figure, target, "—" if met is None else ("yes" if met else "no")))
+
+    if d := load("dispatch"):
+        add("submit → started, median", f"{d['submit_to_started']['median_ms']:.1f} ms", "≤ 5 ms",
+            d["submit_to_started"]["median_ms"] <= 5)
+        add("submit → terminal, median", f"{d['submit_to_terminal']['median_ms']:.1f} ms "
+            f"(p99 {d['submit_to_terminal']['p99_ms']:.1f}; baseline {d['baseline']['median_ms']:.2f})", "≤ 15 ms",
+            d["submit_to_terminal"]["median_ms"] <= 15)
+    if t := load("throughput"):
+        add("throughput vs 16-thread pool", f"{t['runner_tasks_per_second']:.0f}/s vs "
+            f"{t['baseline_tasks_per_second']:.0f}/s = {t['ratio'] * 100:.0f} %", "≥ 50 %", t["ratio"] >= 0.5)
+    if o := load("output_capture"):
+        add("1 GiB output: wall vs cat", f"{o['wall_seconds']:.2f} s vs {o['baseline_cat_seconds']:.2f} s = "
+            f"{o['ratio']:.2f}x (vs writing the file: {o.get('ratio_vs_file', 0):.2f}x)", "≤ 1.2x",
+            o["ratio"] <= 1.2)
+        add("1 GiB output: worker RSS growth", f"{o['rss_growth_mib']:.1f} MiB", "≤ 30 MB", o["rss_growth_mib"] <= 28.6)
+    if c := load("cancel_latency"):
+        add("cancel → group gone, p99", f"{c['cancel_to_group_gone']['p99_ms']:.1f} ms "
+            f"(median {c['cancel_to_group_gone']['median_ms']:.1f})", "≤ 100 ms",
+            c["cancel_to_group_gone"]["p99_ms"] <= 100)
+    if s := load("scale"):
+        add(f"{s['tasks']} concurrent tasks: worker RSS", f"{s['rss_busy_mib']:.0f} MiB ({s['threads_busy']} threads)",
+            "≤ 300 MB", s["rss_busy_mib"] <= 286)
+        add(f"{s['tasks']} concurrent tasks: GET p99", f"{s['get_p99_ms']:.1f} ms (p50 {s['get_p50_ms']:.1f})",
+            "≤ 50 ms", s["get_p99_ms"] <= 50)
+        add(f"{s['tasks']} concurrent tasks: all running / all gone", f"{s['seconds_to_all_running']:.1f} s / "
+            f"{s['seconds_cancel_all_to_gone']:.1f} s, {s['processes_left']} left", "nothing left",
+            s["processes_left"] == 0)
+    if r := load("status_reads"):
+        add("status reads vs bare Falcon", f"{r['runner']['requests_per_second']:.0f} vs "
+            f"{r['baseline']['requests_per_second']:.0f} req/s = {r['ratio'] * 100:.0f} %", "≥ 50 %", r["ratio"] >= 0.5)
+    if k := load("chaos"):
+        add("chaos: lost/stuck/duplicated/leftovers", f"{k['lost']}/{k['stuck']}/{k['duplicated']}/"
+            f"{k['leftover_processes']} ({k['tasks']} tasks, {k['kills']} SIGKILLs)", "0/0/0/0",
+            k["lost"] + k["stuck"] + k["duplicated"] + k["leftover_processes"] == 0)
+    if v := load("observability"):
+        add(f"/debug/actors with {v['running_tasks']} running tasks, median",
+            f"{v['/debug/actors']['median_ms']:.1f} ms (p95 {v['/debug/actors']['p95_ms']:.1f}; "
+            f"/metrics {v['/metrics']['median_ms']:.1f})", "—", None)
+        add("idle log follower: worker CPU", f"{v['cpu_percent_per_idle_follower']:.2f} % of a core; "
+            f"following {v['follow_bytes'] >> 20} MiB at {v['follow_mib_per_second']:.0f} MiB/s", "—", None)
+    if a := load("agent"):
+        p, v = a["parser"], a["service"]
+        add("agent frame parser", f"{p['mib_per_s']:.0f} MiB/s, at most {p['max_buffered_bytes']} bytes held", "—",
+            None)
+        add(f"agent: {v['frames']} frames → record / → callbacks", f"{v['submit_to_record_success_s']:.2f} s / "
+            f"{v['submit_to_terminal_callback_s']:.1f} s", "—", None)
+        add("agent: message → answer callback, median", f"{v['message_round_trip']['median_ms']:.0f} ms "
+            f"(p99 {v['message_round_trip']['p99_ms']:.0f})", "—", None)
+    return out
+
+
+def markdown_table() -> str:
+    lines = ["| measure | figure | target | met |", "| --- | --- | --- | --- |"]
+    lines += [f"| {what} | {figure} | {target} | {met} |" for what, figure, target, met in rows()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if "--summary" not in sys.argv:
+        for name in SCRIPTS:
+            print(f"\n===== {name} =====", flush=True)
+            subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
+    print("\n===== summary =====")
+    for what, figure, target, met in rows():
+        print(f"{what:<48}{figure:<52}{target:<14}{met}")
+    marker = "<!-- results -->"
+    document = (BENCH.parent / "BENCHMARKS.md")
+    text = document.read_text() if document.exists() else marker
+    head = text.split(marker)[0]
+    stamp = f"Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.platform()}, " \
+            f"{os.cpu_count()} CPUs, shared machine.\n\n"
+    document.write_text(head + marker + "\n" + stamp + markdown_table() + "\n")
+
+
+if __name__ == "__main__":
+    main()
