@@ -37,6 +37,7 @@ from host_runner.executors import command_for
 from host_runner.follower import OutputFollower
 from host_runner.frames import Frame, FrameEvent
 from host_runner.launchers import Launcher, ProcessLauncher
+from host_runner.logs import task_fields
 from host_runner.models import TaskRecord, TaskRequest, agent_group, utc_now
 from host_runner.process import ExitStatus
 from host_runner.reactor import Timer
@@ -153,7 +154,8 @@ class AgentTaskActor(TaskActor):
             if not isinstance(event, Frame):
                 self.invalid_frames += 1
                 logger.warning("task %s run %s: skipped an agent frame ending at byte %d of stdout (%d bytes): %s",
-                               self.record.task_id, self.record.run_id, event.end_offset, event.size, event.reason)
+                               self.record.task_id, self.record.run_id, event.end_offset, event.size, event.reason,
+                               extra=task_fields(self.record))
                 continue
             self.frames += 1
             self._keep_output(event.data)
@@ -236,7 +238,8 @@ class AgentTaskActor(TaskActor):
                 return
             name = self._get_inbox().put_message(message.text)
         except OSError as exc:
-            logger.error("task %s: cannot write to the IPC directory: %s", self.record.task_id, exc)
+            logger.error("task %s: cannot write to the IPC directory: %s", self.record.task_id, exc,
+                         extra=task_fields(self.record))
             message.reply.set_exception(exc)
             return
         # The agent has work again: it is not idle until its next answer (a pending idle timer finds that out).
@@ -254,7 +257,7 @@ class AgentTaskActor(TaskActor):
         self._get_inbox().close()
         self.closing = True
         self._persist()
-        logger.info("task %s: wrote _close for the agent", self.record.task_id)
+        logger.info("task %s: wrote _close for the agent", self.record.task_id, extra=task_fields(self.record))
         if self.idle_since is not None:
             self._arm_close_grace()
 
@@ -275,11 +278,12 @@ class AgentTaskActor(TaskActor):
             self.idle_timer = self.services.reactor.call_later(remaining, self.tell_later(_IdleDue()))
             return
         logger.info("task %s: agent idle for %gs; closing it", self.record.task_id,
-                    self.services.config.agent_idle_seconds)
+                    self.services.config.agent_idle_seconds, extra=task_fields(self.record))
         try:
             self._close()
         except OSError as exc:  # cannot ask politely: stop it
-            logger.error("task %s: cannot write _close (%s); stopping the agent", self.record.task_id, exc)
+            logger.error("task %s: cannot write _close (%s); stopping the agent", self.record.task_id, exc,
+                         extra=task_fields(self.record))
             self.stop_reason = f"idle, and _close could not be written ({exc.strerror or exc}): stopped"
             self._terminate()
 
@@ -293,7 +297,7 @@ class AgentTaskActor(TaskActor):
         if not self._accepting_input():
             return
         logger.info("task %s: agent still running %gs after _close; stopping it", self.record.task_id,
-                    self.services.config.agent_close_grace_seconds)
+                    self.services.config.agent_close_grace_seconds, extra=task_fields(self.record))
         grace = self.services.config.agent_close_grace_seconds
         self.stop_reason = f"the agent did not exit within {grace:g} s of _close and was stopped"
         self._terminate()
@@ -324,7 +328,8 @@ class AgentTaskActor(TaskActor):
     def on__drained(self, message: _Drained) -> None:
         self.drained = True
         if message.error is not None:  # frames after this point stay in stdout.log only
-            logger.error("task %s: reading the agent's output failed: %s", self.record.task_id, message.error)
+            logger.error("task %s: reading the agent's output failed: %s", self.record.task_id, message.error,
+                         extra=task_fields(self.record))
         if self.phase == "draining":
             self._end(*self._conclusion(self.exit_outcome))
 
@@ -361,7 +366,7 @@ class AgentTaskActor(TaskActor):
             prompt=self.request.prompt if config.log_prompts else None,
         )
         agent_files, stderr = self.agent_files, self.files.stderr
-        task_id = self.record.task_id
+        task_id, fields_for_log = self.record.task_id, task_fields(self.record)
 
         def work() -> dict[str, Any]:
             fields = cleanup()
@@ -369,7 +374,7 @@ class AgentTaskActor(TaskActor):
             try:
                 write_run_log(agent_files.run_log, summary, stderr)
             except OSError as exc:
-                logger.error("task %s: cannot write its run log: %s", task_id, exc)
+                logger.error("task %s: cannot write its run log: %s", task_id, exc, extra=fields_for_log)
                 return fields
             return {**fields, "run_log": str(agent_files.run_log)}
 
