@@ -23,15 +23,16 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from actors.base import tell_if_alive
-from actors.messages import AgentInput, OutputProduced
+from actors.messages import AgentInput, CallbackQueued
 from actors.task import TaskActor, TaskServices
 from host_runner.agent import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
+from host_runner.callbacks import output_fields
 from host_runner.errors import Conflict, ShuttingDown
 from host_runner.executors import command_for
 from host_runner.follower import OutputFollower
@@ -100,12 +101,11 @@ class AgentTaskActor(TaskActor):
         self.new_session_id: str | None = extra.get("new_session_id")
 
     # --- starting ----------------------------------------------------------------------------------------------
-    def _make_launcher(self) -> Launcher:
+    def _make_launcher(self, workspace: Workspace) -> Launcher:
         if self.adopt:
-            return super()._make_launcher()
+            return super()._make_launcher(workspace)
         self.files.create()
-        assert self.workspace is not None
-        cwd = self.workspace.prepare()
+        cwd = workspace.prepare()
         spec = prepare_agent_spec(self.services.config, self.request, cwd, self.services.environment, self.files)
         return ProcessLauncher(spec, self.files, self.services.reactor, self.services.config.kill_grace_seconds)
 
@@ -170,12 +170,9 @@ class AgentTaskActor(TaskActor):
         changes: dict[str, Any] = {"_output_offset": message.events[-1].end_offset}
         if new_frames:
             changes["last_output_at"] = utc_now()
-        self._persist(**changes)
-        url = self.request.status_callback_url
-        if url:
-            for index, output in new_frames:
-                tell_if_alive(self.services.callbacks,
-                              OutputProduced(self.record, output, index, url, self.request.status_callback_token))
+        # One transaction: the frames, where to resume reading, and their callback events (so a restart
+        # neither loses nor repeats an event).
+        self._save_state(new_frames, **changes)
         if not new_frames or not self._accepting_input():
             return
         # Every frame shows the agent is alive: restart the timeout. An answer starts the idle clock.
@@ -195,8 +192,8 @@ class AgentTaskActor(TaskActor):
             self.outputs.popleft()
             self.outputs_bytes -= self.output_sizes.popleft()
 
-    def _persist(self, **changes: Any) -> None:
-        """Write the agent's state into the record (no status change, so no status callback)."""
+    def _save_state(self, new_frames: Sequence[tuple[int, dict[str, Any]]] = (), **changes: Any) -> None:
+        """Write the agent's state into the record, with an ``output`` callback event per new frame."""
         extra = {
             **self.record.extra,
             "group": self.group,
@@ -210,7 +207,9 @@ class AgentTaskActor(TaskActor):
             **changes,
         }
         self.record = self.record.evolve(extra=extra)
-        self.services.store.update(self.record)
+        events = [output_fields(self.record, output, index) for index, output in new_frames]
+        for event in self.services.store.update_with_events(self.record, self.request.status_callback_url, events):
+            tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
 
     # --- input -------------------------------------------------------------------------------------------------
     def _accepting_input(self) -> bool:
@@ -244,7 +243,7 @@ class AgentTaskActor(TaskActor):
             return
         # The agent has work again: it is not idle until its next answer (a pending idle timer finds that out).
         self.idle_since = None
-        self._persist()
+        self._save_state()
         message.reply.set_result(name)
 
     def _get_inbox(self) -> IpcInbox:
@@ -256,7 +255,7 @@ class AgentTaskActor(TaskActor):
         """Write ``_close``; once the agent has answered everything, it must exit within the close grace."""
         self._get_inbox().close()
         self.closing = True
-        self._persist()
+        self._save_state()
         logger.info("task %s: wrote _close for the agent", self.record.task_id, extra=task_fields(self.record))
         if self.idle_since is not None:
             self._arm_close_grace()
@@ -348,7 +347,7 @@ class AgentTaskActor(TaskActor):
         return status, text, exit_code
 
     def _cleanup_work(
-        self, workspace: Workspace, status: str, message: str, exit_code: int | None
+        self, workspace: Workspace | None, status: str, message: str, exit_code: int | None
     ) -> Callable[[], dict[str, Any]]:
         cleanup = super()._cleanup_work(workspace, status, message, exit_code)
         config = self.services.config

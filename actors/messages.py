@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
 
-from host_runner.claims import Claim
+from host_runner.claims import Admission, Claim
 from host_runner.models import TaskRecord, TaskRequest
 from host_runner.stats import HistogramSnapshot
 
@@ -14,7 +14,21 @@ from host_runner.stats import HistogramSnapshot
 # --- to the SupervisorActor -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Submit:
-    """ask → :class:`SubmitResult`; raises :class:`host_runner.errors.Conflict` on a collision."""
+    """ask → :class:`SubmitResult`; raises :class:`host_runner.errors.Conflict` on a collision.
+
+    ``admission`` comes from :func:`host_runner.admission.admission_for`, computed by the sender outside any
+    actor because it may ask git; without it the supervisor computes the claims itself.
+    """
+
+    request: TaskRequest
+    admission: Admission | None = None
+
+
+@dataclass(frozen=True)
+class CheckSubmit:
+    """ask → the known :class:`TaskRecord` when ``request`` is a retry of a known run, else None; raises
+    :class:`host_runner.errors.Conflict` when the task has another active run. What :class:`Submit` checks
+    first, asked beforehand so that a retry is answered without checking the world again."""
 
     request: TaskRequest
 
@@ -63,6 +77,14 @@ class PrepareShutdown:
 
     cancel: bool
     message: str = "canceled: the runner is shutting down"
+
+
+@dataclass(frozen=True)
+class ClaimsFreed:
+    """tell, from a TaskActor: its workspace is cleaned up, so its claims may go. Sent *before* the terminal
+    record is written: whoever saw the record terminal and submits again is queued behind this release."""
+
+    owner: tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -128,6 +150,9 @@ class Reserve:
 
     owner: tuple[str, str]
     claims: tuple[Claim, ...]
+    #: Run once no held claim collides, before the claims are recorded; raises Conflict when the world outside
+    #: the runner is in the way (isolated-worktree: a snapshot of `git worktree list`). Must not block.
+    verify: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,21 +169,10 @@ class Reservations:
 
 # --- to the CallbackActor ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class StatusChanged:
-    """tell, from a TaskActor or the supervisor: a persisted transition to report to the task's callback URL."""
+class CallbackQueued:
+    """tell, from whoever wrote a transition with a callback event to the store's outbox: deliver it.
 
-    record: TaskRecord
-    url: str
-    token: str | None
+    Only the id travels: the event (and the token) is read from the outbox, which is the truth.
+    """
 
-
-@dataclass(frozen=True)
-class OutputProduced:
-    """tell, from an agent's TaskActor: a persisted result frame, reported as an ``output`` event in order with
-    the run's status events."""
-
-    record: TaskRecord
-    output: dict[str, Any]
-    index: int  # 1 for the run's first frame
-    url: str
-    token: str | None
+    event_id: str

@@ -57,6 +57,8 @@ class WorktreeRegistryActor(Actor):
                             f"held by active task {owner[0]} (run {owner[1]})",
                             holder=owner[0],
                         )
+        if message.verify is not None:
+            message.verify()  # checks a snapshot taken by the sender: no git call in this actor
         if message.claims:
             self._claims[message.owner] = self._claims.get(message.owner, ()) + message.claims
 

@@ -24,13 +24,16 @@ from typing import Any
 import pykka
 
 from actors.agent_task import AgentTaskActor
-from actors.base import Actor
+from actors.base import Actor, tell_if_alive
 from actors.messages import (
     AgentInput,
     AgentInputResult,
+    CallbackQueued,
     Cancel,
     CancelResult,
     CancelTask,
+    CheckSubmit,
+    ClaimsFreed,
     GetStats,
     GetTask,
     ListTasks,
@@ -39,17 +42,16 @@ from actors.messages import (
     Reserve,
     SendToAgent,
     Stats,
-    StatusChanged,
     Submit,
     SubmitResult,
     TaskEnded,
 )
 from actors.task import TaskActor, TaskServices
-from host_runner.claims import claims_for
+from host_runner.claims import Admission, claims_for
 from host_runner.errors import Conflict, ShuttingDown
 from host_runner.executors import executor_of
 from host_runner.logs import task_fields
-from host_runner.models import TaskRecord, TaskRequest, agent_group, utc_now
+from host_runner.models import TaskRecord, TaskRequest, ValidationError, agent_group, utc_now
 from host_runner.process import RunFiles, read_tail, signal_group, start_ticks
 from host_runner.stats import DURATION_BUCKETS, Histogram, seconds_between
 
@@ -61,7 +63,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats, SendToAgent})
+    asked = frozenset({Submit, CheckSubmit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats, SendToAgent})
 
     def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
         super().__init__()
@@ -105,6 +107,9 @@ class SupervisorActor(Actor):
             except Conflict as exc:
                 logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message,
                                extra=task_fields(record))
+            except ValidationError as exc:
+                logger.warning("cannot reserve the claims of recovered task %s: %s", record.task_id, exc,
+                               extra=task_fields(record))
             if record.status == "running" and self._never_launched(record):
                 logger.info("task %s was being started when the runner stopped; queuing it again", record.task_id,
                             extra=task_fields(record))
@@ -132,24 +137,34 @@ class SupervisorActor(Actor):
         return True
 
     # --- submissions -----------------------------------------------------------------------------------------
-    def on_submit(self, message: Submit) -> SubmitResult:
+    def on_check_submit(self, message: CheckSubmit) -> TaskRecord | None:
         request = message.request
         if not self.accepting:
             raise ShuttingDown("the runner is shutting down and accepts no new tasks")
         existing = self.store.get(request.task_id, request.run_id)
         if existing is not None:
-            return SubmitResult(self._present(existing), created=False)
+            return self._present(existing)
         latest = self.store.get(request.task_id)
         if latest is not None and latest.active:
             raise Conflict(
                 f"task {request.task_id} already has an active run {latest.run_id}; cancel it or wait for it to end",
                 holder=request.task_id,
             )
+        return None
+
+    def on_submit(self, message: Submit) -> SubmitResult:
+        request = message.request
+        existing = self.on_check_submit(CheckSubmit(request))  # again: the world may have moved since
+        if existing is not None:
+            return SubmitResult(existing, created=False)
         key = (request.task_id, request.run_id)
-        self.registry.ask(Reserve(key, claims_for(request)))  # raises Conflict naming the holder
+        admission = message.admission or Admission(claims_for(request))
+        self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # raises Conflict naming the holder
         now = utc_now()
         # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
-        request = replace(request, executor=executor_of(self.config, request))
+        # A docker-sandbox runs its sandbox's command: no executor applies ("docker").
+        sandboxed = request.execution_mode == "docker-sandbox"
+        request = replace(request, executor="docker" if sandboxed else executor_of(self.config, request))
         extra: dict[str, Any] = {}
         if request.executor == "agent":
             extra = {"group": agent_group(request), "session_id": request.session_id}
@@ -208,6 +223,9 @@ class SupervisorActor(Actor):
         if group is not None:
             self.running_groups[record.key] = group
 
+    def on_claims_freed(self, message: ClaimsFreed) -> None:
+        self.registry.tell(Release(message.owner))
+
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key
         self.running_groups.pop(key, None)
@@ -242,20 +260,18 @@ class SupervisorActor(Actor):
     def on_cancel_task(self, message: CancelTask) -> CancelResult:
         record = self.store.get(message.task_id)
         if record is None or not record.active:
-            return CancelResult(record, None)
+            return CancelResult(self._shown(record) if record is not None else None, None)
         key = record.key
         if key in self.queued_requests:  # never started: end it here
             request = self.queued_requests.pop(key)
             self.queue.remove(key)
             now = utc_now()
             record = record.evolve(status="canceled", message=message.message, finished_at=now)
-            self.store.update(record)
-            if request.status_callback_url:
-                self.services.callbacks.tell(
-                    StatusChanged(record, request.status_callback_url, request.status_callback_token)
-                )
+            event = self.store.update(record, callback_url=request.status_callback_url)
+            if event is not None:
+                tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
             self.registry.tell(Release(key))
-            return CancelResult(record, None)
+            return CancelResult(self._shown(record), None)
         ref = self.running.get(key)
         if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery
             logger.error("task %s is %s but has no actor", record.task_id, record.status, extra=task_fields(record))
@@ -283,7 +299,7 @@ class SupervisorActor(Actor):
     # --- reads -----------------------------------------------------------------------------------------------
     def on_get_task(self, message: GetTask) -> TaskRecord | None:
         record = self.store.get(message.task_id, message.run_id)
-        return self._present(record) if record is not None else None
+        return self._shown(record) if record is not None else None
 
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
         records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit)
@@ -311,6 +327,12 @@ class SupervisorActor(Actor):
                 per_group[group] += 1
                 positions[key]["group_queue_position"] = per_group[group]
         return positions
+
+    def _shown(self, record: TaskRecord) -> TaskRecord:
+        """A record as one task's read shows it: live tails or queue position, and the delivery state of the
+        run's callback events (never their URL or token)."""
+        callbacks = tuple(self.store.callbacks_for(record.task_id, record.run_id))
+        return replace(self._present(record), callbacks=callbacks)
 
     def _with_live_tails(self, record: TaskRecord) -> TaskRecord:
         """While a task runs its output is only on disk: show the current tails."""

@@ -16,6 +16,7 @@ from actors.registry import WorktreeRegistryActor
 from actors.supervisor import SupervisorActor
 from actors.task import TaskServices
 from host_runner.config import Config
+from host_runner.containers import prepare_sandboxes
 from host_runner.reactor import Reactor
 from host_runner.store import Store
 
@@ -43,10 +44,12 @@ class ActorSystem:
     def _start(self) -> None:
         self.config.runs_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.config.db_path)
+        # Before the supervisor re-adopts anything: the sweep keeps exactly the containers it will adopt.
+        self.config = prepare_sandboxes(self.config, self.store, self.environment)
         self.reactor = Reactor()
         self.reactor.start()
         self.registry = WorktreeRegistryActor.start()
-        self.callbacks = CallbackActor.start(self.config, self.reactor)
+        self.callbacks = CallbackActor.start(self.config, self.reactor, self.store)
         services = TaskServices(
             config=self.config, store=self.store, reactor=self.reactor, supervisor=None,  # type: ignore[arg-type]
             callbacks=self.callbacks, environment=self.environment,

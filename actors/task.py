@@ -20,8 +20,9 @@ from typing import Any
 import pykka
 
 from actors.base import Actor, tell_if_alive
-from actors.messages import Cancel, StatusChanged, TaskEnded
+from actors.messages import CallbackQueued, Cancel, ClaimsFreed, TaskEnded
 from host_runner.config import Config
+from host_runner.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
 from host_runner.executors import LaunchError, build_process_spec
 from host_runner.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
 from host_runner.logs import bind_log_context
@@ -49,6 +50,7 @@ class TaskServices:
 # Messages a TaskActor sends itself (from helper threads and the reactor).
 @dataclass(frozen=True)
 class _Started:
+    workspace: Workspace | None  # set even when starting failed after the workspace was made
     launcher: Launcher | None
     launched: Launched | None
     error: BaseException | None
@@ -126,32 +128,51 @@ class TaskActor(Actor):
                 self.on__started(started)
 
     @staticmethod
-    def _started(result: Any, error: BaseException | None) -> _Started:
-        launcher, launched = result if result else (None, None)
-        return _Started(launcher, launched, error)
+    def _started(result: _Started | None, error: BaseException | None) -> _Started:
+        return result if result is not None else _Started(None, None, None, error)
 
-    def _prepare_and_start(self) -> tuple[Launcher, Launched]:
-        """Helper thread: the blocking part of starting (directories, workspace, fork/exec)."""
-        self.workspace = workspace_for(self.request, self.files)
-        launcher = self._make_launcher()
-        return launcher, launcher.start()
+    def _prepare_and_start(self) -> _Started:
+        """Helper thread: the blocking part of starting (directories, workspace, fork/exec).
 
-    def _make_launcher(self) -> Launcher:
+        The workspace travels back in the message even when a later step fails (a worktree was created, then
+        the command was not found): the actor must clean up that very workspace, and only the actor sets
+        its own attributes.
+        """
+        workspace: Workspace | None = None
+        try:
+            workspace = self._workspace()
+            launcher = self._make_launcher(workspace)
+            return _Started(workspace, launcher, launcher.start(), None)
+        except Exception as exc:
+            return _Started(workspace, None, None, exc)
+
+    def _workspace(self) -> Workspace:
+        return workspace_for(self.request, self.files, cleanup_worktree=self.services.config.cleanup_worktree,
+                             prepared=self.record.extra)
+
+    def _make_launcher(self, workspace: Workspace) -> Launcher:
         config = self.services.config
+        sandboxed = self.request.execution_mode == SANDBOX_MODE
         if self.adopt:
             pid, ticks = self.record.pid, self.record.pid_start_ticks
             # The pid alone is not enough: after a reboot or a long downtime it may name another process.
             alive = pid is not None and ticks is not None and start_ticks(pid) == ticks
+            if sandboxed:
+                return adopted_container_launcher(config, self.record, alive, self.files, self.services.reactor,
+                                                  self.services.environment)
             return AdoptedLauncher(pid, alive, self.files, self.services.reactor, config.kill_grace_seconds)
         self.files.create()
-        assert self.workspace is not None
-        cwd = self.workspace.prepare()
+        cwd = workspace.prepare()
+        if sandboxed:  # the sandbox names its own image and command: HOST_RUNNER_EXECUTOR does not apply
+            return container_launcher(config, self.request, cwd, self.files, self.services.reactor,
+                                      self.services.environment)
         if self.record.executor == "mock":
             return MockLauncher(self.request.prompt, self.files, self.services.reactor, config.mock_seconds)
         spec = build_process_spec(config, self.request, cwd, self.services.environment)
         return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds)
 
     def on__started(self, message: _Started) -> None:
+        self.workspace = message.workspace
         if message.error is not None or message.launcher is None or message.launched is None:
             error = message.error
             if isinstance(error, (LaunchError, WorkspaceError)):
@@ -166,9 +187,11 @@ class TaskActor(Actor):
         self.launcher = message.launcher
         launched = message.launched
         if not self.adopt:
+            prepared = self.workspace.record_fields() if self.workspace is not None else {}
             self._transition(
                 status="running", message="running", started_at=utc_now(), pid=launched.pid,
                 pid_start_ticks=launched.pid_start_ticks, container_id=launched.container_id,
+                extra={**self.record.extra, **prepared},
             )
         # Only now, with the pid on disk, may the command begin: a runner killed before this point leaves a
         # wrapper that exits without running anything, and the task is queued again on restart.
@@ -268,20 +291,24 @@ class TaskActor(Actor):
         self.phase = "ending"
         if self.cancel_message is not None and status == "failed" and self.launcher is None:
             status, message = "canceled", self.cancel_message
-        workspace = self.workspace or workspace_for(self.request, self.files)
+        try:
+            workspace: Workspace | None = self.workspace or self._workspace()
+        except WorkspaceError:  # a mode this runner cannot handle: nothing was prepared, nothing to clean
+            workspace = None
         self.in_background(
             self._cleanup_work(workspace, status, message, exit_code),
             lambda fields, error: _CleanedUp(status, message, exit_code, fields or {}),
         )
 
     def _cleanup_work(
-        self, workspace: Workspace, status: str, message: str, exit_code: int | None
+        self, workspace: Workspace | None, status: str, message: str, exit_code: int | None
     ) -> Callable[[], dict[str, Any]]:
         """Hook: the blocking work done after the run (in a helper thread); returns fields for the record."""
-        return workspace.cleanup
+        return workspace.cleanup if workspace is not None else dict
 
     def on__cleaned_up(self, message: _CleanedUp) -> None:
         self.phase = "done"
+        self.services.supervisor.tell(ClaimsFreed(self.record.key))
         self._transition(
             status=message.status, message=message.message, exit_code=message.exit_code, finished_at=utc_now(),
             stdout=read_tail(self.files.stdout), stderr=read_tail(self.files.stderr),
@@ -304,10 +331,17 @@ class TaskActor(Actor):
             return
         # Failing while ending: free the supervisor's slot all the same, with the best record we can keep.
         self.phase = "done"
-        self.record = self.record.evolve(status="failed", message="internal error in the runner; see its log",
-                                         finished_at=self.record.finished_at or utc_now())
         try:
-            self.services.store.update(self.record)
+            stored = self.services.store.get(*self.record.key)
+            if stored is not None and not stored.active:
+                # The end was persisted (and its callback queued) before the failure: keep it as recorded.
+                self.record = stored
+            else:
+                self.record = self.record.evolve(
+                    status="failed", message="internal error in the runner; see its log",
+                    finished_at=self.record.finished_at or utc_now(),
+                )
+                self._persist()
         except Exception:
             logger.exception("could not persist the failure of task %s", self.record.task_id)
         self.services.supervisor.tell(TaskEnded(self.record))
@@ -323,12 +357,12 @@ class TaskActor(Actor):
 
     # --- bookkeeping -----------------------------------------------------------------------------------------
     def _transition(self, **changes: Any) -> None:
-        """Persist a change of the record, then tell the callback receiver about it."""
+        """Persist a change of the record, with its callback event when the task has a callback URL (one
+        transaction), then wake the CallbackActor to deliver it."""
         self.record = self.record.evolve(**changes)
-        self.services.store.update(self.record)
-        if self.request.status_callback_url:
-            tell_if_alive(
-                self.services.callbacks,
-                StatusChanged(self.record, self.request.status_callback_url, self.request.status_callback_token),
-            )
+        self._persist()
 
+    def _persist(self) -> None:
+        event = self.services.store.update(self.record, callback_url=self.request.status_callback_url)
+        if event is not None:
+            tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))

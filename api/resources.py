@@ -9,8 +9,18 @@ from typing import Any
 import falcon
 import pykka
 
-from actors.messages import AgentInputResult, CancelTask, GetTask, ListTasks, SendToAgent, Submit, SubmitResult
+from actors.messages import (
+    AgentInputResult,
+    CancelTask,
+    CheckSubmit,
+    GetTask,
+    ListTasks,
+    SendToAgent,
+    Submit,
+    SubmitResult,
+)
 from api.errors import ApiError, validation_error
+from host_runner.admission import admission_for
 from host_runner.config import Config
 from host_runner.errors import Conflict, ShuttingDown
 from host_runner.models import STATUSES, ValidationError, parse_task_request
@@ -63,15 +73,25 @@ class TasksResource:
         body = read_json(req)
         try:
             request = parse_task_request(body, default_timeout=self.config.default_timeout_seconds,
+                                         sandbox_mount_roots=self.config.docker.mount_roots,
                                          default_executor=self.config.executor)
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None
         try:
-            result: SubmitResult = ask(self.supervisor, Submit(request))
+            # A retry gets its run back before the world is checked: its own worktree may fill the path now.
+            existing = ask(self.supervisor, CheckSubmit(request))
+            if existing is not None:
+                resp.location = f"/tasks/{request.task_id}"
+                render(resp, falcon.HTTP_200, existing.to_public())
+                return
+            admission = admission_for(request)  # may ask git: here in the request thread, not in an actor
+            result: SubmitResult = ask(self.supervisor, Submit(request, admission))
         except Conflict as exc:
             raise ApiError(falcon.HTTP_409, exc.message, holder_task_id=exc.holder) from None
         except ShuttingDown as exc:
             raise ApiError(falcon.HTTP_503, str(exc)) from None
+        except ValidationError as exc:  # the supervisor computed the claims and the repository was unreadable
+            raise validation_error(exc.field, exc.message) from None
         resp.location = f"/tasks/{request.task_id}"
         render(resp, falcon.HTTP_202 if result.created else falcon.HTTP_200, result.record.to_public())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos",
-           "observability", "agent"]
+           "observability", "callback_latency", "agent"]
 
 
 def load(name: str) -> dict:
@@ -71,6 +71,12 @@ def rows() -> list[tuple[str, str, str, str]]:
             f"/metrics {v['/metrics']['median_ms']:.1f})", "—", None)
         add("idle log follower: worker CPU", f"{v['cpu_percent_per_idle_follower']:.2f} % of a core; "
             f"following {v['follow_bytes'] >> 20} MiB at {v['follow_mib_per_second']:.0f} MiB/s", "—", None)
+    if b := load("callback_latency"):
+        one, beside = b["one_receiver"]["all"], b["beside_a_hanging_receiver"]["all"]
+        add(f"callbacks, state change → receipt ({b['one_receiver']['tasks']} tasks)",
+            f"median {one['median_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms", "—", None)
+        add("callbacks, same, beside a hanging receiver",
+            f"median {beside['median_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms", "—", None)
     if a := load("agent"):
         p, v = a["parser"], a["service"]
         add("agent frame parser", f"{p['mib_per_s']:.0f} MiB/s, at most {p['max_buffered_bytes']} bytes held", "—",

@@ -71,6 +71,11 @@ def show_record(record: dict[str, Any], out: TextIO) -> None:
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         out.write(f"{name.ljust(width)}  {cell(value)}\n")
+    for event in record.get("callbacks") or []:
+        attempts = f"{event['attempts']} attempt{'' if event['attempts'] == 1 else 's'}"
+        error = f", last error: {event['last_error']}" if event.get("last_error") else ""
+        out.write(f"{'callback'.ljust(width)}  #{event['sequence']} {event['status']}: {event['state']} "
+                  f"({attempts}{error})\n")
     answers = [output.get("result") for output in record.get("outputs") or [] if output.get("result") is not None]
     if answers:
         out.write(f"--- last result ---\n{tail_lines(str(answers[-1]))}\n")

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from host_runner.models import EXECUTORS  # defined with the task fields that name them
+
+PULL_POLICIES = ("missing", "never", "always")
+INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 #: Variables that hold secrets: never passed on to a task's environment, never logged.
 SECRET_VARIABLES = ("HOST_RUNNER_API_TOKEN", "HOST_RUNNER_CALLBACK_SECRET")
@@ -22,6 +26,27 @@ SECRET_VARIABLES = ("HOST_RUNNER_API_TOKEN", "HOST_RUNNER_CALLBACK_SECRET")
 
 class ConfigError(ValueError):
     """A setting has a bad value; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """How docker-sandbox containers run (``HOST_RUNNER_DOCKER_*``). Every hardening switch defaults to on;
+    a limit of 0 means none. ``mount_roots`` (``HOST_RUNNER_SANDBOX_MOUNT_ROOTS``), when not empty, are the only
+    host directories a sandbox may mount from."""
+
+    binary: str = "docker"
+    pull: str = "missing"
+    timeout_seconds: float = 300.0
+    read_only: bool = True
+    tmpfs: tuple[str, ...] = ("/tmp",)
+    cap_drop_all: bool = True
+    no_new_privileges: bool = True
+    network: str = "none"
+    pids_limit: int = 256
+    memory: str = "2g"
+    cpus: float = 2.0
+    init: bool = True
+    mount_roots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,10 +70,16 @@ class Config:
     callback_max_attempts: int = 10
     callback_workers: int = 8
     callback_backoff_seconds: float = 1.0
+    callback_backoff_max_seconds: float = 60.0
+    #: Signs every callback (HMAC-SHA256) when set; kept out of repr so that logging a Config never shows it.
+    callback_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     log_format: str = "text"
     log_prompts: bool = False
     max_log_followers: int = 8
+    docker: DockerSettings = field(default_factory=DockerSettings)
+    #: Labels this runner's containers; None until the actor system reads (or creates) ``<data dir>/instance_id``.
+    instance_id: str | None = None
     agent_cmd: tuple[str, ...] | None = None
     agent_idle_seconds: float = 1800.0
     agent_close_grace_seconds: float = 60.0
@@ -108,6 +139,66 @@ def _argv(raw: str) -> tuple[str, ...]:
     return tuple(shlex.split(raw))
 
 
+def _memory(raw: str) -> str:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[bkmgBKMG]?", raw):
+        raise ValueError("")
+    return raw.lower()
+
+
+def _tmpfs(raw: str) -> tuple[str, ...]:
+    if raw.lower() == "none":
+        return ()
+    mounts = tuple(shlex.split(raw))
+    for mount in mounts:
+        if not mount.startswith("/"):
+            raise ValueError(f"{mount!r} is not an absolute path")
+    return mounts
+
+
+def _network(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", raw):
+        raise ValueError("")
+    return raw
+
+
+def _paths(raw: str) -> tuple[str, ...]:
+    paths = tuple(item for item in raw.split(":") if item)
+    for path in paths:
+        if not os.path.isabs(path):
+            raise ValueError(f"{path!r} is not an absolute path")
+    return paths
+
+
+def _instance_id(raw: str) -> str:
+    if not INSTANCE_ID.fullmatch(raw):
+        raise ValueError("")
+    return raw
+
+
+def load_docker_settings(env: Mapping[str, str]) -> DockerSettings:
+    """The ``HOST_RUNNER_DOCKER_*`` settings and ``HOST_RUNNER_SANDBOX_MOUNT_ROOTS``."""
+    d = DockerSettings()
+    return DockerSettings(
+        binary=_read(env, "HOST_RUNNER_DOCKER_BIN", d.binary, str, "a program name or path"),
+        pull=_read(env, "HOST_RUNNER_DOCKER_PULL", d.pull, _choice(PULL_POLICIES), ", ".join(PULL_POLICIES)),
+        timeout_seconds=_read(env, "HOST_RUNNER_DOCKER_TIMEOUT_SECONDS", d.timeout_seconds,
+                              _number(float, 1, 86_400), "seconds 1..86400"),
+        read_only=_read(env, "HOST_RUNNER_DOCKER_READ_ONLY", d.read_only, _bool, "true or false"),
+        tmpfs=_read(env, "HOST_RUNNER_DOCKER_TMPFS", d.tmpfs, _tmpfs, "absolute paths (shlex syntax) or none"),
+        cap_drop_all=_read(env, "HOST_RUNNER_DOCKER_CAP_DROP_ALL", d.cap_drop_all, _bool, "true or false"),
+        no_new_privileges=_read(env, "HOST_RUNNER_DOCKER_NO_NEW_PRIVILEGES", d.no_new_privileges, _bool,
+                                "true or false"),
+        network=_read(env, "HOST_RUNNER_DOCKER_NETWORK", d.network, _network, "a Docker network name"),
+        pids_limit=_read(env, "HOST_RUNNER_DOCKER_PIDS_LIMIT", d.pids_limit, _number(int, 0, 4_194_304),
+                         "an integer 0..4194304 (0: no limit)"),
+        memory=_read(env, "HOST_RUNNER_DOCKER_MEMORY", d.memory, _memory, "a size such as 512m or 2g (0: no limit)"),
+        cpus=_read(env, "HOST_RUNNER_DOCKER_CPUS", d.cpus, _number(float, 0, 1024), "a number of CPUs (0: no limit)"),
+        init=_read(env, "HOST_RUNNER_DOCKER_INIT", d.init, _bool, "true or false"),
+        mount_roots=_read(env, "HOST_RUNNER_SANDBOX_MOUNT_ROOTS", d.mount_roots, _paths,
+                          "absolute directories separated by ':'"),
+    )
+
+
 def is_loopback_bind(bind: str) -> bool:
     """True when a gunicorn bind address only listens on this machine (loopback or a unix socket)."""
     if bind.startswith("unix:"):
@@ -155,6 +246,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                _number(int, 1, 256), "an integer 1..256"),
         callback_backoff_seconds=_read(env, "HOST_RUNNER_CALLBACK_BACKOFF_SECONDS", defaults.callback_backoff_seconds,
                                        _number(float, 0.01, 60), "seconds 0.01..60"),
+        callback_backoff_max_seconds=_read(env, "HOST_RUNNER_CALLBACK_BACKOFF_MAX_SECONDS",
+                                           defaults.callback_backoff_max_seconds, _number(float, 0.01, 3_600),
+                                           "seconds 0.01..3600"),
+        callback_secret=_read(env, "HOST_RUNNER_CALLBACK_SECRET", None, str, "a secret"),
         log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
                         _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
         log_format=_read(env, "HOST_RUNNER_LOG_FORMAT", defaults.log_format, _choice(("text", "json")),
@@ -162,6 +257,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
         max_log_followers=_read(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
                                 _number(int, 0, 1000), "an integer 0..1000"),
+        docker=load_docker_settings(env),
+        instance_id=_read(env, "HOST_RUNNER_INSTANCE_ID", None, _instance_id,
+                          "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
     )
     agent_cmd = _read(env, "HOST_RUNNER_AGENT_CMD", None, _argv, "a command line (shlex syntax)") or None
     config = replace(

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+class ValidationError(ValueError):
+    """A submission is invalid (HTTP 422); ``field`` names the offending field (dotted for nested ones)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
 class Conflict(Exception):
     """The submission collides with an active task (HTTP 409); ``holder`` is that task's id."""
 

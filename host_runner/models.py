@@ -14,18 +14,22 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from host_runner.errors import ValidationError
+from host_runner.sandbox import SandboxSpec, parse_sandbox
+
 #: The executors (``HOST_RUNNER_EXECUTOR`` and a task's optional ``executor`` field).
 EXECUTORS = ("mock", "shell", "codex", "agent")
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
-UNSUPPORTED_MODES: frozenset[str] = frozenset({"isolated-worktree", "docker-sandbox"})
 STATUSES = ("queued", "running", "success", "failed", "canceled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
 TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
 
 #: Task and run ids become directory names, so they are restricted to a safe alphabet.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}")
-#: Linux refuses a single argv item or environment string longer than this (MAX_ARG_STRLEN, NUL included).
-MAX_PROMPT_BYTES = 131_071
+#: Linux refuses a single argv item or environment string longer than 131,071 bytes (MAX_ARG_STRLEN, NUL
+#: included). The prompt travels as one argv item and as the environment string ``HOST_RUNNER_PROMPT=<prompt>``,
+#: so the variable's name counts too.
+MAX_PROMPT_BYTES = 131_071 - len("HOST_RUNNER_PROMPT=")
 MAX_TIMEOUT_SECONDS = 86_400
 #: Fields of the agent's stdin object that come from the task's own fields, never from ``agent_input``.
 AGENT_OWN_FIELDS = ("prompt", "sessionId", "groupFolder")
@@ -33,15 +37,6 @@ AGENT_OWN_FIELDS = ("prompt", "sessionId", "groupFolder")
 AGENT_INPUT_TYPES: dict[str, type | tuple[type, ...]] = {
     "chatJid": str, "isMain": bool, "isScheduledTask": bool, "assistantName": str, "script": str,
 }
-
-
-class ValidationError(ValueError):
-    """A submission is invalid; ``field`` names the offending field (dotted for nested ones)."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 def utc_now() -> str:
@@ -74,7 +69,7 @@ class TaskRequest:
     prompt: str
     execution_mode: str = "no-workspace"
     workspace: Workspace | None = None
-    sandbox: dict[str, Any] | None = None
+    sandbox: SandboxSpec | None = None
     status_callback_url: str | None = None
     status_callback_token: str | None = field(default=None, repr=False)
     timeout_seconds: float = 600.0
@@ -176,6 +171,12 @@ def _parse_workspace(raw: Any, mode: str) -> Workspace | None:
         worktree_path = _absolute_path(worktree_path, "workspace.worktree_path")
         if not isinstance(git_branch, str) or not git_branch.strip():
             raise ValidationError("workspace.git_branch", "is required for execution_mode isolated-worktree")
+        if "\x00" in git_branch:
+            raise ValidationError("workspace.git_branch", "must not contain NUL bytes")
+        if git_branch.startswith("-"):  # git would read it as an option
+            raise ValidationError("workspace.git_branch", "must not start with '-'")
+        # What needs git (a repository, a free path, a branch name git accepts) is checked by
+        # host_runner.admission once the submission is known not to be a retry.
     else:
         worktree_path = worktree_path if isinstance(worktree_path, str) else None
         git_branch = git_branch if isinstance(git_branch, str) else None
@@ -202,10 +203,40 @@ def _parse_callback_url(body: dict[str, Any]) -> str | None:
     url = _require_string(body, "status_callback_url", required=False)
     if not url:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in 0..65535)
+    except ValueError:
+        raise ValidationError("status_callback_url", "is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("status_callback_url", "must be an http:// or https:// URL")
     return url
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _reject_lone_surrogates(body: dict[str, Any]) -> None:
+    """JSON can spell lone surrogates (a \\ud800 escape), which are not text: no argv, environment, file name,
+    header or SQLite column can hold them. Refuse them anywhere in the body, naming where (iteratively: the
+    body may be nested as deeply as the JSON parser allowed)."""
+    pending: list[tuple[str, Any]] = [("body", body)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and not _is_text(value):
+            raise ValidationError(path, "must be valid Unicode text (no lone surrogates)")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not _is_text(key):
+                    raise ValidationError(path, "has a field name that is not valid Unicode text")
+                pending.append((key if path == "body" else f"{path}.{key}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
 
 
 def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any] | None]:
@@ -235,30 +266,37 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
 
 
 def parse_task_request(
-    body: Any, *, default_timeout: float = 600.0, default_executor: str = "mock"
+    body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = (),
+    default_executor: str = "mock",
 ) -> TaskRequest:
-    """Validate a submission body; raise :class:`ValidationError` naming the first bad field."""
+    """Validate a submission body; raise :class:`ValidationError` naming the first bad field.
+
+    ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from;
+    ``default_executor`` is the runner's (it decides whether an agent task's group is required)."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
+    _reject_lone_surrogates(body)
     task_id = _require_id(body, "task_id")
     run_id = _require_id(body, "run_id")
     prompt = _require_string(body, "prompt")
     assert prompt is not None
     if len(prompt.encode("utf-8")) > MAX_PROMPT_BYTES:
-        raise ValidationError("prompt", f"is longer than {MAX_PROMPT_BYTES} bytes, the most a program argument can hold")
+        raise ValidationError(
+            "prompt", f"is longer than {MAX_PROMPT_BYTES} bytes, the most a program argument and variable can hold"
+        )
 
     mode = body.get("execution_mode") or "no-workspace"
     if mode not in EXECUTION_MODES:
         raise ValidationError("execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}")
     workspace = _parse_workspace(body.get("workspace"), mode)
 
-    sandbox = body.get("sandbox")
-    if mode == "docker-sandbox" and sandbox is None:
+    sandbox_raw = body.get("sandbox")
+    if mode == "docker-sandbox" and sandbox_raw is None:
         raise ValidationError("sandbox", "is required for execution_mode docker-sandbox")
-    if sandbox is not None and not isinstance(sandbox, dict):
+    if sandbox_raw is not None and not isinstance(sandbox_raw, dict):
         raise ValidationError("sandbox", "must be an object")
-    if mode in UNSUPPORTED_MODES:
-        raise ValidationError("execution_mode", f"{mode} is not supported yet by this runner")
+    # Other modes ignore a sandbox, as they ignore any unknown field.
+    sandbox = parse_sandbox(sandbox_raw, sandbox_mount_roots) if mode == "docker-sandbox" else None
 
     executor = body.get("executor")
     if executor is not None and executor not in EXECUTORS:
@@ -280,7 +318,10 @@ def parse_task_request(
         session_id=session_id,
         agent_input=agent_input,
     )
-    if (executor or default_executor) == "agent" and agent_group(request) is None:
+    if mode == "docker-sandbox":
+        if executor is not None:  # the sandbox names its own image and command
+            raise ValidationError("executor", "does not apply to execution_mode docker-sandbox")
+    elif (executor or default_executor) == "agent" and agent_group(request) is None:
         raise ValidationError("group", "is required for the agent executor (or give workspace.project_id)")
     return request
 
@@ -309,6 +350,8 @@ class TaskRecord:
     stderr: str = ""
     log_dir: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Delivery state of the run's callback events (set on reads of one task only; never stored here).
+    callbacks: tuple[dict[str, Any], ...] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -354,6 +397,8 @@ class TaskRecord:
             "timeout_seconds": self.timeout_seconds,
             "logs": logs,
         }
+        if self.callbacks is not None:
+            data["callbacks"] = [dict(event) for event in self.callbacks]
         for key, value in self.extra.items():
             if not key.startswith("_"):  # private bookkeeping of the runner (such as a read offset)
                 data.setdefault(key, value)

@@ -1,8 +1,11 @@
-"""The SQLite store (stdlib ``sqlite3``, WAL): every run of every task and the request that started it.
+"""The SQLite store (stdlib ``sqlite3``, WAL): every run of every task, the request that started it, and the
+callback outbox.
 
 Actors write through one :class:`Store` shared by the process; a lock serialises use of its single
 connection, which is cheap because every statement is small. Readers see committed state only, so a
-transition written here is never reported before it is durable.
+transition written here is never reported before it is durable. A transition that a receiver must hear of
+writes its callback event in the same transaction (:meth:`Store.update` with ``callback_url``): the change
+and the promise to report it are committed together or not at all.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable
-from dataclasses import asdict
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from host_runner.models import ACTIVE_STATUSES, TaskRecord, TaskRequest, Workspace
+from host_runner.callbacks import PENDING, encode_body, record_fields
+from host_runner.models import ACTIVE_STATUSES, TaskRecord, TaskRequest, Workspace, utc_now
+from host_runner.sandbox import SandboxSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -47,6 +53,26 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_task ON runs (task_id, seq);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
+
+-- The callback outbox: one row per event to report, written with the transition it reports.
+CREATE TABLE IF NOT EXISTS callback_events (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id     TEXT NOT NULL UNIQUE,
+    task_id      TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    sequence     INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    url          TEXT NOT NULL,
+    body         TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    delivered_at TEXT,
+    UNIQUE (task_id, run_id, sequence)
+);
+CREATE INDEX IF NOT EXISTS callback_events_by_state ON callback_events (state, id);
 """
 
 # Columns a TaskRecord maps onto one to one (the rest are converted by _record_row / _row_record).
@@ -94,7 +120,36 @@ def _json_request(text: str, token: str | None) -> TaskRequest:
     if data.get("workspace") is not None:
         data["workspace"]["lock_paths"] = tuple(data["workspace"].get("lock_paths", ()))
         data["workspace"] = Workspace(**data["workspace"])
+    # Only docker-sandbox runs use their sandbox (older rows of other modes may hold a raw, unvalidated one).
+    sandbox = data.get("sandbox")
+    data["sandbox"] = SandboxSpec.from_json(sandbox) if sandbox and data["execution_mode"] == "docker-sandbox" else None
     return TaskRequest(**data, status_callback_token=token)
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """An outbox row without its body (bodies are loaded only to be sent, so pending events cost little memory)."""
+
+    event_id: str
+    task_id: str
+    run_id: str
+    sequence: int
+    status: str
+    url: str
+    state: str
+    attempts: int
+    last_error: str | None = None
+
+    @property
+    def run(self) -> tuple[str, str]:
+        return (self.task_id, self.run_id)
+
+
+_EVENT_COLUMNS = "event_id, task_id, run_id, sequence, status, url, state, attempts, last_error"
+
+
+def _row_event(row: sqlite3.Row) -> OutboxEvent:
+    return OutboxEvent(**{name: row[name] for name in _EVENT_COLUMNS.split(", ")})
 
 
 class Store:
@@ -126,16 +181,109 @@ class Store:
         with self._lock:
             self._db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", row)
 
-    def update(self, record: TaskRecord) -> None:
-        """Write the current state of a run (a transition)."""
+    def update(
+        self, record: TaskRecord, *, callback_url: str | None = None,
+        callback_fields: Mapping[str, Any] | None = None,
+    ) -> OutboxEvent | None:
+        """Write the current state of a run (a transition).
+
+        With ``callback_url``, also add a pending callback event for it to the outbox, in the same transaction:
+        its body is ``callback_fields`` (default: the record's contract fields) plus ``task_id``, ``run_id``, a
+        new unique ``event_id`` and the run's next ``sequence`` (1, 2, …). Returns that event, else None.
+        """
+        fields = record_fields(record) if callback_fields is None else callback_fields
+        events = self._update(record, callback_url, [fields] if callback_url else [])
+        return events[0] if events else None
+
+    def update_with_events(
+        self, record: TaskRecord, callback_url: str | None, events: Sequence[Mapping[str, Any]]
+    ) -> list[OutboxEvent]:
+        """Like :meth:`update`, with one outbox event per item of ``events`` (each its body's fields), in order,
+        all in the same transaction (the agent executor's output frames). No URL: no events."""
+        return self._update(record, callback_url, list(events) if callback_url else [])
+
+    def _update(
+        self, record: TaskRecord, callback_url: str | None, events: list[Mapping[str, Any]]
+    ) -> list[OutboxEvent]:
         row = _record_row(record)
         assignments = ", ".join(f"{name} = :{name}" for name in row if name not in ("task_id", "run_id"))
         with self._lock:
-            cursor = self._db.execute(
-                f"UPDATE runs SET {assignments} WHERE task_id = :task_id AND run_id = :run_id", row
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    f"UPDATE runs SET {assignments} WHERE task_id = :task_id AND run_id = :run_id", row
+                )
+                if cursor.rowcount != 1:
+                    raise KeyError(f"no run {record.task_id}/{record.run_id} to update")
+                added = [self._add_event(record, callback_url, fields) for fields in events if callback_url]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def _add_event(self, record: TaskRecord, url: str, fields: Mapping[str, Any]) -> OutboxEvent:
+        """Inside :meth:`update`'s transaction: append the run's next callback event."""
+        (last,) = self._db.execute(
+            "SELECT COALESCE(MAX(sequence), 0) FROM callback_events WHERE task_id = ? AND run_id = ?",
+            (record.task_id, record.run_id),
+        ).fetchone()
+        event_id = str(uuid.uuid4())
+        sequence = last + 1
+        body = encode_body(fields, task_id=record.task_id, run_id=record.run_id, event_id=event_id,
+                           sequence=sequence)
+        status = str(fields.get("status") or record.status)
+        now = utc_now()
+        self._db.execute(
+            "INSERT INTO callback_events (event_id, task_id, run_id, sequence, status, url, body, state, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event_id, record.task_id, record.run_id, sequence, status, url, body, PENDING, now, now),
+        )
+        return OutboxEvent(event_id, record.task_id, record.run_id, sequence, status, url, PENDING, 0)
+
+    # --- the callback outbox -----------------------------------------------------------------------------------
+    def pending_callbacks(self) -> list[OutboxEvent]:
+        """Every event not yet delivered or given up, oldest first (so each run's are in sequence order)."""
+        rows = self._query(f"SELECT {_EVENT_COLUMNS} FROM callback_events WHERE state = ? ORDER BY id", (PENDING,))
+        return [_row_event(row) for row in rows]
+
+    def callback_event(self, event_id: str) -> OutboxEvent | None:
+        rows = self._query(f"SELECT {_EVENT_COLUMNS} FROM callback_events WHERE event_id = ?", (event_id,))
+        return _row_event(rows[0]) if rows else None
+
+    def callback_delivery(self, event_id: str) -> tuple[str, str | None, str] | None:
+        """``(url, token, body)`` of an event: what an attempt sends. The token lives with the run only."""
+        rows = self._query(
+            "SELECT e.url, r.callback_token, e.body FROM callback_events e "
+            "LEFT JOIN runs r ON r.task_id = e.task_id AND r.run_id = e.run_id WHERE e.event_id = ?",
+            (event_id,),
+        )
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def record_callback_attempt(self, event_id: str, *, state: str, attempts: int, last_error: str | None) -> None:
+        """Persist an event's delivery state after an attempt. A settled event's body is dropped: it is never
+        sent again, and it holds up to 128 KiB of output tails that the run's record keeps anyway."""
+        now = utc_now()
+        with self._lock:
+            self._db.execute(
+                "UPDATE callback_events SET state = :state, attempts = :attempts, "
+                "last_error = COALESCE(:error, last_error), updated_at = :now, "
+                "delivered_at = CASE WHEN :state = 'delivered' THEN :now ELSE delivered_at END, "
+                "body = CASE WHEN :state = 'pending' THEN body ELSE '' END WHERE event_id = :event_id",
+                {"state": state, "attempts": attempts, "error": last_error, "now": now, "event_id": event_id},
             )
-        if cursor.rowcount != 1:
-            raise KeyError(f"no run {record.task_id}/{record.run_id} to update")
+
+    def callbacks_for(self, task_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The delivery state of a run's events, in sequence order, as shown on ``GET /tasks/{id}``.
+
+        Neither the URL (it may carry credentials) nor the token is included.
+        """
+        rows = self._query(
+            "SELECT event_id, sequence, status, state, attempts, last_error, created_at, updated_at, delivered_at "
+            "FROM callback_events WHERE task_id = ? AND run_id = ? ORDER BY sequence",
+            (task_id, run_id),
+        )
+        return [dict(row) for row in rows]
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -173,6 +321,10 @@ class Store:
         """How many runs (all of them, not only the newest of each task) are in each (status, executor)."""
         rows = self._query("SELECT status, executor, COUNT(*) AS n FROM runs GROUP BY status, executor")
         return {(row["status"], row["executor"]): row["n"] for row in rows}
+
+    def has_runs(self, execution_mode: str) -> bool:
+        """True if any run (active or not) of ``execution_mode`` was ever stored."""
+        return bool(self._query("SELECT 1 FROM runs WHERE execution_mode = ? LIMIT 1", (execution_mode,)))
 
     def active(self) -> list[TaskRecord]:
         """Runs not yet terminal, oldest first (submission order)."""

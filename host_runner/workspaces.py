@@ -1,12 +1,15 @@
 """Where a task's process works, prepared before it starts and cleaned after it ends.
 
 ``prepare`` and ``cleanup`` may block (git, file system), so the TaskActor calls them from helper threads.
-``cleanup`` returns the fields it wants on the task record (the worktree mode reports what it removed).
+``record_fields`` are what the task record keeps once the workspace is prepared (persisted with the ``running``
+transition, so that a runner restarted later can still clean up), and ``cleanup`` returns the fields it wants
+on the final record (the worktree mode reports the work it saved and what it removed).
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +25,9 @@ class Workspace(Protocol):
     def prepare(self) -> Path:
         """Make the working directory ready and return it."""
 
+    def record_fields(self) -> dict[str, Any]:
+        """Record fields describing what prepare made (empty when there is nothing to remember)."""
+
     def cleanup(self) -> dict[str, Any]:
         """Remove what prepare made; return record fields describing it. Must not raise."""
 
@@ -35,6 +41,9 @@ class ScratchWorkspace:
     def prepare(self) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)
         return self.path
+
+    def record_fields(self) -> dict[str, Any]:
+        return {}
 
     def cleanup(self) -> dict[str, Any]:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -52,14 +61,23 @@ class SharedWorkspace:
             raise WorkspaceError(f"project_root {self.path} is not a directory any more")
         return self.path
 
+    def record_fields(self) -> dict[str, Any]:
+        return {}
+
     def cleanup(self) -> dict[str, Any]:
         return {}
 
 
-def workspace_for(request: TaskRequest, files: RunFiles) -> Workspace:
+def workspace_for(request: TaskRequest, files: RunFiles, *, cleanup_worktree: bool = True,
+                  prepared: Mapping[str, Any] | None = None) -> Workspace:
+    """The workspace of a run. ``prepared`` are the fields an earlier prepare recorded (an adopted run)."""
     if request.execution_mode == "shared-workspace":
         assert request.workspace is not None and request.workspace.project_root is not None
         return SharedWorkspace(request.workspace.project_root)
-    if request.execution_mode == "no-workspace":
+    if request.execution_mode in ("no-workspace", "docker-sandbox"):  # a sandbox's docker client works here
         return ScratchWorkspace(files)
+    if request.execution_mode == "isolated-worktree":
+        from host_runner.worktrees import WorktreeWorkspace  # imported here: it builds on this module
+
+        return WorktreeWorkspace(request, files, cleanup_enabled=cleanup_worktree, prepared=prepared)
     raise WorkspaceError(f"execution_mode {request.execution_mode} is not supported by this runner")

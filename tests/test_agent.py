@@ -382,6 +382,8 @@ def test_an_idle_agent_is_still_closed_after_a_restart(make_runner):
     ({"executor": "agent", "group": "g", "agent_input": {"isMain": "yes"}}, "agent_input.isMain"),
     ({"executor": "agent", "group": "g", "agent_input": {"chatJid": 7}}, "agent_input.chatJid"),
     ({"executor": "agent", "group": "g", "agent_input": {"prompt": "other"}}, "agent_input.prompt"),
+    ({"executor": "agent", "group": "g", "execution_mode": "docker-sandbox",
+      "sandbox": {"image": "busybox", "command": ["true"]}}, "executor"),
 ])
 def test_invalid_agent_submissions_are_422(runner: Runner, changes: dict[str, Any], field: str):
     answer = runner.submit(task_id="bad", **changes)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import FAKE_BIN, REPO, wait_for
+from conftest import FAKE_BIN, REPO, CallbackReceiver, wait_for
 from host_runner.cli import main
 from host_runner.client import Client
 from test_gunicorn import free_port
@@ -122,6 +122,21 @@ def test_status_list_and_logs(server: Server):
     assert server.cli("logs", "c-logs").stdout == "out: hello\n"
     assert server.cli("logs", "c-logs", "--stream", "stderr").stdout == "err: c-logs\n"
     assert server.cli("logs", "c-logs", "--offset", "5").stdout == "hello\n"
+
+
+def test_status_shows_the_callback_states(server: Server):
+    receiver = CallbackReceiver()
+    try:
+        receiver.responses = [503]
+        server.cli("submit", "--task-id", "c-callback", "--run-id", "r1", "--prompt", "hi",
+                   "--callback-url", receiver.url)
+        wait_for(lambda: len(receiver.delivered("c-callback")) == 2, timeout=30)
+        human = wait_for(lambda: "success: delivered" in (text := server.cli("status", "c-callback").stdout) and text,
+                         timeout=30)
+        assert "callback   #1 running: delivered (2 attempts, last error: HTTP 503)\n" in human
+        assert "callback   #2 success: delivered (1 attempt)\n" in human
+    finally:
+        receiver.close()
 
 
 def test_submit_from_a_json_file_with_flags_on_top(server: Server):

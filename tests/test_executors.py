@@ -155,3 +155,15 @@ def test_shared_workspace_runs_in_project_root(make_runner, tmp_path: Path):
     record = runner.wait_status("shared", "success")
     assert record["stdout"].strip() == str(project)
     assert record["workspace"]["lock_paths"] == [str(project / "src")]
+
+
+def test_the_longest_prompt_fits_in_both_the_argv_and_the_environment(make_runner):
+    from host_runner.models import MAX_PROMPT_BYTES
+
+    # Linux limits each argv item and each NAME=value environment string to 131,071 bytes.
+    runner = make_runner(executor="shell", cmd_template=(
+        "sh", "-c", 'printf "%s" "$1" | wc -c; printf "%s" "$HOST_RUNNER_PROMPT" | wc -c', "sh", "{prompt}"))
+    runner.submit(task_id="longest", prompt="p" * MAX_PROMPT_BYTES)
+    record = runner.wait_status("longest", "success")
+    assert record["stdout"].split() == [str(MAX_PROMPT_BYTES)] * 2
+    assert runner.submit(task_id="too-long", prompt="p" * (MAX_PROMPT_BYTES + 1)).status_code == 422

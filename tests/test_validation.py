@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,21 +41,19 @@ CASES = [
     ("shared without workspace", {"execution_mode": "shared-workspace"}, "workspace"),
     ("callback ftp", {"status_callback_url": "ftp://x/y"}, "status_callback_url"),
     ("callback no host", {"status_callback_url": "http:///x"}, "status_callback_url"),
+    ("callback bad port", {"status_callback_url": "http://127.0.0.1:99999/x"}, "status_callback_url"),
     ("timeout zero", {"timeout_seconds": 0}, "timeout_seconds"),
     ("timeout huge", {"timeout_seconds": 86_401}, "timeout_seconds"),
     ("timeout string", {"timeout_seconds": "10"}, "timeout_seconds"),
     ("timeout bool", {"timeout_seconds": True}, "timeout_seconds"),
-    ("worktree unsupported yet", {"execution_mode": "isolated-worktree",
-                                  "workspace": {"project_root": "/tmp", "worktree_path": "/tmp/wt",
-                                                "git_branch": "b"}}, "execution_mode"),
     ("worktree without path", {"execution_mode": "isolated-worktree",
                                "workspace": {"project_root": "/tmp", "git_branch": "b"}}, "workspace.worktree_path"),
     ("worktree without branch", {"execution_mode": "isolated-worktree",
                                  "workspace": {"project_root": "/tmp", "worktree_path": "/tmp/x"}},
      "workspace.git_branch"),
     ("sandbox missing", {"execution_mode": "docker-sandbox"}, "sandbox"),
-    ("sandbox unsupported yet", {"execution_mode": "docker-sandbox", "sandbox": {"image": "x", "command": ["true"]}},
-     "execution_mode"),
+    ("sandbox not an object", {"execution_mode": "docker-sandbox", "sandbox": ["x"]}, "sandbox"),
+    ("sandbox without command", {"execution_mode": "docker-sandbox", "sandbox": {"image": "x"}}, "sandbox.command"),
 ]
 
 
@@ -146,3 +145,17 @@ def test_list_filters_are_validated(runner: Runner):
     assert runner.client.simulate_get("/tasks", params={"status": "weird"}).json["field"] == "status"
     assert runner.client.simulate_get("/tasks", params={"limit": "0"}).json["field"] == "limit"
     assert runner.client.simulate_get("/tasks", params={"limit": "x"}).status_code == 422
+
+
+def test_lone_surrogates_are_422_not_500(runner: Runner, tmp_path: Path):
+    # Valid JSON, but no command line, environment, HTTP header or file name can carry a lone surrogate.
+    shared = {"execution_mode": "shared-workspace",
+              "workspace": {"project_root": str(tmp_path), "lock_paths": [f"{tmp_path}/a\ud800"]}}
+    for field, changes in (("prompt", {"prompt": "a\ud800b"}), ("status_callback_token", {
+            "status_callback_token": "a\ud800b"}), ("workspace.lock_paths[0]", shared),
+            ("workspace.project_id", {"workspace": {"project_id": "\udc80"}}),
+            ("handoff_context.notes[1]", {"handoff_context": {"notes": ["fine", "\ud800"]}})):
+        body = {"task_id": "t", "run_id": "r", "prompt": "p", **changes}
+        result = runner.client.simulate_post("/tasks/submit", body=json.dumps(body), content_type="application/json")
+        assert result.status_code == 422, result.text
+        assert result.json["field"] == field

@@ -1,0 +1,165 @@
+"""Callback delivery latency: 1,000 mock tasks (``HOST_RUNNER_MOCK_SECONDS=0``) on the real gunicorn service,
+each with a callback URL on a local receiver. Latency is state change → receipt: the receiver's clock at arrival
+minus the record's timestamp of that change (``started_at`` for ``running``, ``finished_at`` for the terminal
+status), both wall clock on this machine.
+
+Two runs: the receiver alone, then the same load while a second receiver hangs on every request (60 tasks
+point at it), to show that it does not slow the first one down. Prints median, p90, p99 and max, and writes
+bench/results/callback_latency.json. Run: ``.venv/bin/python bench/callback_latency.py`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from service import REPO, service  # noqa: E402
+
+TASKS = 1000
+HANGING_TASKS = 60
+SUBMITTERS = 4
+
+
+class Receiver:
+    """A local HTTP receiver that notes when each event arrives (or, with ``hang``, never answers in time)."""
+
+    def __init__(self, hang: threading.Event | None = None) -> None:
+        self.arrivals: dict[str, tuple[float, dict[str, Any]]] = {}  # event_id → (receipt time, body)
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                received = time.time()
+                if hang is not None:
+                    hang.wait()
+                with receiver.lock:
+                    receiver.arrivals.setdefault(body["event_id"], (received, body))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrivals)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def epoch(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"count": len(values), "median_ms": statistics.median(values) * 1000,
+            "p90_ms": percentile(values, 0.90) * 1000, "p99_ms": percentile(values, 0.99) * 1000,
+            "max_ms": max(values) * 1000}
+
+
+def submit_all(base: str, tasks: list[tuple[str, str]]) -> None:
+    session_for = threading.local()
+
+    def submit(item: tuple[str, str]) -> None:
+        session = getattr(session_for, "session", None) or requests.Session()
+        session_for.session = session
+        task_id, url = item
+        response = session.post(f"{base}/tasks", json={"task_id": task_id, "run_id": "1", "prompt": "x",
+                                                        "status_callback_url": url}, timeout=30)
+        response.raise_for_status()
+
+    with ThreadPoolExecutor(SUBMITTERS) as pool:
+        list(pool.map(submit, tasks))
+
+
+def scenario(with_hanging: bool) -> dict[str, Any]:
+    receiver = Receiver()
+    hang = threading.Event()
+    hanging = Receiver(hang) if with_hanging else None
+    try:
+        with service(HOST_RUNNER_MOCK_SECONDS="0", HOST_RUNNER_CALLBACK_TIMEOUT_SECONDS="30") as (base, _worker):
+            tasks = [(f"cb-{index}", receiver.url) for index in range(TASKS)]
+            if hanging is not None:  # spread among the others, so the hanging lane is busy from the start
+                for index in range(HANGING_TASKS):
+                    tasks.insert(index * (TASKS // HANGING_TASKS), (f"hang-{index}", hanging.url))
+            started = time.perf_counter()
+            submit_all(base, tasks)
+            submitted = time.perf_counter() - started
+            deadline = time.monotonic() + 300
+            while receiver.count() < 2 * TASKS and time.monotonic() < deadline:
+                time.sleep(0.05)
+            wall = time.perf_counter() - started
+            hanging_received = hanging.count() if hanging is not None else 0
+            hang.set()  # let the service stop promptly
+        with receiver.lock:
+            arrivals = list(receiver.arrivals.values())
+    finally:
+        hang.set()
+        receiver.close()
+        if hanging is not None:
+            hanging.close()
+    running = [at - epoch(body["started_at"]) for at, body in arrivals if body["status"] == "running"]
+    ended = [at - epoch(body["finished_at"]) for at, body in arrivals if body["status"] != "running"]
+    if len(arrivals) != 2 * TASKS:
+        raise SystemExit(f"only {len(arrivals)} of {2 * TASKS} events arrived")
+    return {"tasks": TASKS, "events": len(arrivals), "hanging_receiver_tasks": HANGING_TASKS if with_hanging else 0,
+            "hanging_receiver_answered": hanging_received, "submit_seconds": submitted,
+            "all_delivered_seconds": wall, "running": summary(running), "terminal": summary(ended),
+            "all": summary(running + ended)}
+
+
+def show(name: str, result: dict[str, Any]) -> None:
+    print(f"\n{name}: {result['events']} events from {result['tasks']} tasks, all delivered "
+          f"{result['all_delivered_seconds']:.1f}s after the first submit (submitting took "
+          f"{result['submit_seconds']:.1f}s)")
+    print(f"{'event':<10}{'median':>10}{'p90':>10}{'p99':>10}{'max':>10}   (ms, state change → receipt)")
+    for kind in ("running", "terminal", "all"):
+        figures = result[kind]
+        print(f"{kind:<10}{figures['median_ms']:>10.1f}{figures['p90_ms']:>10.1f}{figures['p99_ms']:>10.1f}"
+              f"{figures['max_ms']:>10.1f}")
+
+
+def main() -> None:
+    alone = scenario(with_hanging=False)
+    show("one receiver", alone)
+    beside = scenario(with_hanging=True)
+    show(f"same, while another receiver hangs on {HANGING_TASKS} tasks' callbacks", beside)
+    result = {"benchmark": "callback_latency", "one_receiver": alone, "beside_a_hanging_receiver": beside,
+              "machine": platform.platform(), "cpus": os.cpu_count(),
+              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    out = REPO / "bench" / "results" / "callback_latency.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
