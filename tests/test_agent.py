@@ -68,6 +68,8 @@ def test_multi_frame_run_keeps_outputs_and_session_and_reports_them_in_order(mak
     assert [body["output_index"] for body in bodies[1:4]] == [1, 2, 3]
     assert [body["output"]["result"] for body in bodies[1:4]] == ["frame 1", "frame 2", "frame 3"]
     assert bodies[1]["output"]["newSessionId"] == "session-1"
+    shown = wait_for(lambda: all(e["state"] == "delivered" for e in (r := runner.get("multi"))["callbacks"]) and r)
+    assert [event["status"] for event in shown["callbacks"]] == ["running", "output", "output", "output", "success"]
 
 
 def test_the_agent_gets_the_protocol_input_environment_and_working_directory(make_runner, tmp_path: Path):
