@@ -68,7 +68,11 @@ def test_multi_frame_run_keeps_outputs_and_session_and_reports_them_in_order(mak
     assert [body["output_index"] for body in bodies[1:4]] == [1, 2, 3]
     assert [body["output"]["result"] for body in bodies[1:4]] == ["frame 1", "frame 2", "frame 3"]
     assert bodies[1]["output"]["newSessionId"] == "session-1"
-    shown = wait_for(lambda: all(e["state"] == "delivered" for e in (r := runner.get("multi"))["callbacks"]) and r)
+    def all_delivered() -> dict[str, Any] | None:
+        record = runner.get("multi")
+        return record if all(event["state"] == "delivered" for event in record["callbacks"]) else None
+
+    shown = wait_for(all_delivered, what="every event delivered")
     assert [event["status"] for event in shown["callbacks"]] == ["running", "output", "output", "output", "success"]
 
 
