@@ -159,7 +159,8 @@ class SupervisorActor(Actor):
             return SubmitResult(existing, created=False)
         key = (request.task_id, request.run_id)
         admission = message.admission or Admission(claims_for(request))
-        self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # raises Conflict naming the holder
+        if admission.claims or admission.verify is not None:  # nothing to reserve, nothing to ask (most tasks)
+            self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # Conflict names the holder
         now = utc_now()
         # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
         # A docker-sandbox runs its sandbox's command: no executor applies ("docker").

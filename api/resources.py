@@ -78,12 +78,14 @@ class TasksResource:
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None
         try:
-            # A retry gets its run back before the world is checked: its own worktree may fill the path now.
-            existing = ask(self.supervisor, CheckSubmit(request))
-            if existing is not None:
-                resp.location = f"/tasks/{request.task_id}"
-                render(resp, falcon.HTTP_200, existing.to_public())
-                return
+            if request.execution_mode == "isolated-worktree":
+                # A retry gets its run back before the world is checked: its own worktree may fill the path now.
+                # (Submit checks for a retry too, so the other modes save this round trip.)
+                existing = ask(self.supervisor, CheckSubmit(request))
+                if existing is not None:
+                    resp.location = f"/tasks/{request.task_id}"
+                    render(resp, falcon.HTTP_200, existing.to_public())
+                    return
             admission = admission_for(request)  # may ask git: here in the request thread, not in an actor
             result: SubmitResult = ask(self.supervisor, Submit(request, admission))
         except Conflict as exc:
