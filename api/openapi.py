@@ -281,6 +281,7 @@ LOG_HEADERS = {
 }
 BINARY: dict[str, Any] = {"application/octet-stream": {}}  # OpenAPI 3.1: raw bytes need no schema
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
+HTML = {"text/html": {"schema": {"type": "string"}}}
 
 OPERATIONS: list[Operation] = [
     Operation("post", "/tasks/submit", "submitTask", "Submit a task (the original host-runner's path)",
@@ -337,6 +338,20 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/openapi.json", "openapi", "This document",
               {200: ("the OpenAPI 3.1 document", {"application/json": {"schema": {
                   "type": "object", "required": ["openapi", "info", "paths"]}}})}, asks_actor=False),
+    Operation("get", "/", "dashboard", "The dashboard page (HTML); never needs the token",
+              {200: ("the page: it asks for the token and sends it as a bearer header on its API calls", HTML)},
+              asks_actor=False, public=True,
+              description="A static shell with no data in it; everything it shows comes from the token-protected "
+                          "routes. Served without the token because a browser cannot send a bearer header when "
+                          "it opens a link, and a token in the URL would leak into history and logs."),
+    Operation("get", "/ui", "dashboardAlias", "The dashboard page (same as GET /); never needs the token",
+              {200: ("the page", HTML)}, asks_actor=False, public=True),
+    Operation("get", "/ui/{name}", "dashboardAsset", "The dashboard's script (app.js) or stylesheet (app.css)",
+              {200: ("the file", {"text/javascript": {}, "text/css": {}}),
+               404: ("no such file", "Error")},
+              parameters=({"name": "name", "in": "path", "required": True, "schema": STRING,
+                           "description": "app.js or app.css"},),
+              asks_actor=False, public=True),
     Operation("get", "/health", "health", "Liveness; never needs the token",
               {200: ("alive", "Health")}, asks_actor=False, public=True),
 ]

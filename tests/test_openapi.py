@@ -92,6 +92,11 @@ def test_every_operation_answers_as_documented(make_runner, tmp_path: Path):
     call("GET", "/metrics", "/metrics", 200)
     call("GET", "/openapi.json", "/openapi.json", 200)
     call("GET", "/health", "/health", 200, headers={})
+    call("GET", "/", "/", 200, headers={})  # the dashboard's shell holds no data: no token needed
+    call("GET", "/ui", "/ui", 200, headers={})
+    call("GET", "/ui/app.js", "/ui/{name}", 200, headers={})
+    call("GET", "/ui/app.css", "/ui/{name}", 200, headers={})
+    call("GET", "/ui/nothing.js", "/ui/{name}", 404, headers={})
     for operation in OPERATIONS:
         if not operation.public:
             path = operation.path.replace("{task_id}", "doc")
