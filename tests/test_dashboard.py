@@ -1,0 +1,179 @@
+"""The dashboard end to end: headless Chromium drives the page served by the real gunicorn service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from browser_support import require_browser, save_screenshot, start_browser, stop_browser
+from conftest import wait_for
+from test_gunicorn import start_service, stop_service
+
+TOKEN = "dashboard-secret-token"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    require_browser()
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    driver = start_browser(profile)
+    try:
+        yield driver
+    finally:
+        stop_browser(driver, profile)
+
+
+def text(driver: Any, selector: str) -> str:
+    """The textContent of the first match ('' when there is none); read in the page, so re-renders don't matter."""
+    return driver.execute_script("const n = document.querySelector(arguments[0]); return n ? n.textContent : '';",
+                                 selector)
+
+
+def visible(driver: Any, selector: str) -> bool:
+    return driver.execute_script("const n = document.querySelector(arguments[0]);"
+                                 "return !!n && n.offsetParent !== null;", selector)
+
+
+def click(driver: Any, selector: str) -> bool:
+    """Click the first match if there is one (the lists re-render every second, so find it and click at once)."""
+    return driver.execute_script("const n = document.querySelector(arguments[0]); if (!n) return false;"
+                                 "n.click(); return true;", selector)
+
+
+def log_in(driver: Any, token: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    wait_for(lambda: visible(driver, "#token"), what="the token form")
+    field = driver.find_element(By.ID, "token")
+    field.clear()
+    field.send_keys(token)
+    driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+
+
+def test_the_page_needs_the_token(tmp_path: Path, browser: Any):
+    process, base = start_service(tmp_path, HOST_RUNNER_API_TOKEN=TOKEN)
+    try:
+        # The shell is open; the data is not.
+        assert requests.get(f"{base}/ui", timeout=5).status_code == 200
+        assert requests.get(f"{base}/tasks", timeout=5).status_code == 401
+        assert requests.get(f"{base}/debug/actors", timeout=5).status_code == 401
+        browser.get(f"{base}/")
+        wait_for(lambda: "needs its API token" in text(browser, "#login-error"), what="the page to ask for the token")
+        assert not visible(browser, "#dashboard")
+        save_screenshot(browser, tmp_path, "dashboard-login")
+
+        log_in(browser, "wrong-token")
+        wait_for(lambda: "refused" in text(browser, "#login-error"), what="the wrong token to be refused")
+        assert not visible(browser, "#dashboard")
+        assert browser.execute_script("return sessionStorage.getItem('host-runner-token')") is None
+
+        log_in(browser, TOKEN)
+        wait_for(lambda: browser.execute_script("return document.body.dataset.connection") == "connected",
+                 what="the page to connect")
+        assert visible(browser, "#dashboard") and not visible(browser, "#login")
+        assert TOKEN not in browser.current_url
+        assert browser.execute_script("return sessionStorage.getItem('host-runner-token')") == TOKEN
+
+        # A reload keeps the session's token: no second prompt.
+        browser.refresh()
+        wait_for(lambda: browser.execute_script("return document.body.dataset.connection") == "connected",
+                 what="the reloaded page to connect")
+        assert not visible(browser, "#login")
+    finally:
+        assert stop_service(process) == 0
+
+
+def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: Any):
+    more = tmp_path / "more"
+    script = ('echo "hello $HOST_RUNNER_PROMPT"; echo "to stderr" >&2; '
+              f'while [ ! -e {more} ]; do sleep 0.05; done; echo "second line"; '
+              'while true; do sleep 0.05; done')
+    process, base = start_service(tmp_path, HOST_RUNNER_API_TOKEN=TOKEN, HOST_RUNNER_EXECUTOR="shell",
+                                  HOST_RUNNER_CMD_TEMPLATE=f"sh -c '{script}'", HOST_RUNNER_KILL_GRACE_SECONDS="2")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    running = True
+    try:
+        browser.get(f"{base}/ui")
+        log_in(browser, TOKEN)
+        wait_for(lambda: browser.execute_script("return document.body.dataset.connection") == "connected",
+                 what="the page to connect")
+
+        response = requests.post(f"{base}/tasks", json={"task_id": "dash-1", "run_id": "r1", "prompt": "browser"},
+                                 headers=auth, timeout=10)
+        assert response.status_code == 202
+        # The task appears in the running list, and its actor under the supervisor in the actor tree.
+        wait_for(lambda: "running" in text(browser, '#active-tasks tr[data-task-id="dash-1"]'),
+                 timeout=20, what="the task in the running list")
+        wait_for(lambda: "dash-1" in text(browser, '#actor-tree li[data-actor="SupervisorActor"] '
+                                                   'li[data-actor="TaskActor"][data-task-id="dash-1"]'),
+                 what="the task actor in the actor tree")
+        pid = requests.get(f"{base}/tasks/dash-1", headers=auth, timeout=5).json()["pid"]
+        assert str(pid) in text(browser, '#active-tasks tr[data-task-id="dash-1"]')
+
+        # Its output follows live in the detail view.
+        assert click(browser, '#active-tasks tr[data-task-id="dash-1"]')
+        wait_for(lambda: "hello browser" in text(browser, "#stdout"), what="the first output in the page")
+        wait_for(lambda: "to stderr" in text(browser, "#stderr"), what="stderr in the page")
+        assert "second line" not in text(browser, "#stdout")
+        assert text(browser, '#detail-record td[data-field="pid"]') == str(pid)
+        more.touch()
+        wait_for(lambda: "second line" in text(browser, "#stdout"), what="new output to stream into the page")
+        assert text(browser, "#stdout") == "hello browser\nsecond line\n"
+        assert not visible(browser, "#message-form")  # a shell task takes no follow-up messages
+        save_screenshot(browser, tmp_path, "dashboard")
+
+        # Cancel asks first; "no" leaves the task alone.
+        assert click(browser, "#cancel")
+        wait_for(lambda: visible(browser, "#cancel-confirm"), what="the confirmation")
+        assert click(browser, "#cancel-no")
+        assert not visible(browser, "#cancel-confirm")
+        assert requests.get(f"{base}/tasks/dash-1", headers=auth, timeout=5).json()["status"] == "running"
+        assert click(browser, "#cancel")
+        wait_for(lambda: visible(browser, "#cancel-confirm"), what="the confirmation")
+        save_screenshot(browser, tmp_path, "dashboard-cancel-confirm")
+        assert click(browser, "#cancel-yes")
+        wait_for(lambda: text(browser, "#detail-status") == "canceled", timeout=20, what="the page to show canceled")
+        running = False
+        assert requests.get(f"{base}/tasks/dash-1", headers=auth, timeout=5).json()["status"] == "canceled"
+        wait_for(lambda: "canceled" in text(browser, '#finished-tasks tr[data-task-id="dash-1"]'),
+                 what="the task in the finished list")
+        wait_for(lambda: not text(browser, '#actor-tree li[data-actor="TaskActor"]'),
+                 what="the task actor to leave the tree")
+        assert "1 finished in the last hour" in text(browser, "#percentiles")
+    finally:
+        if running:
+            requests.post(f"{base}/tasks/dash-1/cancel", headers=auth, timeout=30)
+        assert stop_service(process) == 0
+
+    # A dead runner: the page says so and hides the stale data.
+    wait_for(lambda: browser.execute_script("return document.body.dataset.connection") == "disconnected",
+             timeout=20, what="the page to notice the runner is gone")
+    assert visible(browser, "#disconnected")
+    assert not visible(browser, "#active-panel")
+    save_screenshot(browser, tmp_path, "dashboard-disconnected")
+
+
+def test_lists_are_paged(tmp_path: Path, browser: Any):
+    process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="mock", HOST_RUNNER_MAX_CONCURRENCY="8")
+    try:
+        for index in range(60):
+            requests.post(f"{base}/tasks", json={"task_id": f"m{index:03d}", "run_id": "r", "prompt": "p"},
+                          timeout=10)
+        wait_for(lambda: len(requests.get(f"{base}/tasks?status=success&limit=100", timeout=5).json()["tasks"]) == 60,
+                 timeout=60, what="60 finished tasks")
+        browser.get(f"{base}/")  # no token set on this runner: the page connects without asking
+        wait_for(lambda: "(60)" in text(browser, "#finished-count"), what="the finished count")
+        rows = browser.execute_script("return document.querySelectorAll('#finished-tasks tbody tr').length")
+        assert rows == 25
+        assert text(browser, "#finished-pager .page") == "page 1 of 3"
+        assert click(browser, "#finished-pager .next")
+        wait_for(lambda: text(browser, "#finished-pager .page") == "page 2 of 3", what="the second page")
+        assert "60 finished in the last hour" in text(browser, "#percentiles")
+        assert browser.execute_script("return document.getElementById('chart').dataset.started") == "60"
+    finally:
+        assert stop_service(process) == 0
