@@ -136,10 +136,12 @@ function startPolling() {
 async function poll() {
   if (!state.polling) return;
   try {
+    const began = performance.now();
     const [tasks, actors] = await Promise.all([
       apiJson("/tasks?limit=" + TASK_LIMIT),
       apiJson("/debug/actors?timeout=1"),
     ]);
+    document.body.dataset.fetchMs = (performance.now() - began).toFixed(1);
     state.tasks = tasks.tasks;
     state.actors = actors;
     if (state.selected) await refreshDetail();
@@ -166,6 +168,7 @@ async function poll() {
 
 // --- panels -------------------------------------------------------------------------------------------------
 function render() {
+  const began = performance.now();
   const active = state.tasks.filter((t) => t.status === "running" || t.status === "queued");
   const finished = state.tasks.filter((t) => t.status !== "running" && t.status !== "queued")
     .sort((a, b) => (parseTime(b.finished_at) || 0) - (parseTime(a.finished_at) || 0));
@@ -174,6 +177,8 @@ function render() {
   renderChart(state.tasks);
   renderActors(state.actors);
   renderReservations(state.actors);
+  // Exposed for bench/dashboard.py: how long one redraw of every panel took.
+  document.body.dataset.renderMs = (performance.now() - began).toFixed(1);
 }
 
 function renderList(name, tasks, rowOf) {
