@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from browser_support import require_browser, save_screenshot, start_browser, stop_browser
-from conftest import wait_for
+from conftest import CallbackReceiver, wait_for
 from test_gunicorn import start_service, stop_service
 
 TOKEN = "dashboard-secret-token"
@@ -88,7 +88,7 @@ def test_the_page_needs_the_token(tmp_path: Path, browser: Any):
         assert stop_service(process) == 0
 
 
-def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: Any):
+def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: Any, receiver: CallbackReceiver):
     more = tmp_path / "more"
     script = ('echo "hello $HOST_RUNNER_PROMPT"; echo "to stderr" >&2; '
               f'while [ ! -e {more} ]; do sleep 0.05; done; echo "second line"; '
@@ -103,8 +103,13 @@ def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: A
         wait_for(lambda: browser.execute_script("return document.body.dataset.connection") == "connected",
                  what="the page to connect")
 
-        response = requests.post(f"{base}/tasks", json={"task_id": "dash-1", "run_id": "r1", "prompt": "browser"},
-                                 headers=auth, timeout=10)
+        project = tmp_path / "project"
+        (project / "src").mkdir(parents=True)
+        response = requests.post(f"{base}/tasks", json={
+            "task_id": "dash-1", "run_id": "r1", "prompt": "browser", "execution_mode": "shared-workspace",
+            "workspace": {"project_id": 7, "project_root": str(project), "lock_paths": [str(project / "src")]},
+            "status_callback_url": receiver.url,
+        }, headers=auth, timeout=10)
         assert response.status_code == 202
         # The task appears in the running list, and its actor under the supervisor in the actor tree.
         wait_for(lambda: "running" in text(browser, '#active-tasks tr[data-task-id="dash-1"]'),
@@ -112,6 +117,9 @@ def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: A
         wait_for(lambda: "dash-1" in text(browser, '#actor-tree li[data-actor="SupervisorActor"] '
                                                    'li[data-actor="TaskActor"][data-task-id="dash-1"]'),
                  what="the task actor in the actor tree")
+        # Its lock path is in the reservations, held by it.
+        wait_for(lambda: str(project / "src") in text(browser, '#reservations tr[data-task-id="dash-1"]'),
+                 what="the lock path in the reservations")
         pid = requests.get(f"{base}/tasks/dash-1", headers=auth, timeout=5).json()["pid"]
         assert str(pid) in text(browser, '#active-tasks tr[data-task-id="dash-1"]')
 
@@ -125,6 +133,9 @@ def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: A
         wait_for(lambda: "second line" in text(browser, "#stdout"), what="new output to stream into the page")
         assert text(browser, "#stdout") == "hello browser\nsecond line\n"
         assert not visible(browser, "#message-form")  # a shell task takes no follow-up messages
+        # Its callbacks and their delivery states (the receiver got 'running').
+        wait_for(lambda: "delivered" in text(browser, "#detail-callbacks"), what="a delivered callback in the page")
+        assert "running" in text(browser, "#detail-callbacks")
         save_screenshot(browser, tmp_path, "dashboard")
 
         # Cancel asks first; "no" leaves the task alone.
