@@ -188,3 +188,20 @@ def test_lists_are_paged(tmp_path: Path, browser: Any):
         assert browser.execute_script("return document.getElementById('chart').dataset.started") == "60"
     finally:
         assert stop_service(process) == 0
+
+
+def test_the_shell_is_open_and_the_data_is_not(make_runner):
+    """Without a browser: the page and its files need no token, hold no data, and only the listed files exist."""
+    runner = make_runner(api_token=TOKEN)
+    for path, kind in (("/", "text/html"), ("/ui", "text/html"), ("/ui/app.js", "text/javascript"),
+                       ("/ui/app.css", "text/css")):
+        result = runner.client.simulate_get(path)
+        assert result.status_code == 200 and result.headers["content-type"].startswith(kind), path
+        assert "connect-src 'self'" in result.headers["content-security-policy"]
+        assert TOKEN not in result.text
+    page = runner.client.simulate_get("/").text
+    assert "http://" not in page and "https://" not in page  # nothing from another host
+    for path in ("/ui/index.html", "/ui/..%2Fapp.py", "/ui/__init__.py"):
+        assert runner.client.simulate_get(path).status_code == 404, path
+    for path in ("/tasks", "/debug/actors", "/metrics"):
+        assert runner.client.simulate_get(path).status_code == 401, path

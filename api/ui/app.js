@@ -359,6 +359,8 @@ async function followLog(record, stream) {
     if (!response.ok) return;
     const text = await response.text();
     if (state.selected !== record.task_id || state.logs.run !== record.run_id) return;
+    // A click and the poll may both be reading this stream: only the first answer for an offset is used.
+    if (state.logs[stream] !== offset) return;
     const next = Number(response.headers.get("X-Next-Offset") || offset);
     if (text) {
       const pre = $(stream);
@@ -421,7 +423,7 @@ async function sendMessage(event) {
   $("message-result").textContent = "sending…";
   try {
     await apiJson("/tasks/" + encodeURIComponent(state.selected) + "/messages", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ message: text }),
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }),
     });
     $("message").value = "";
     $("message-result").textContent = "sent";
