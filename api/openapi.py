@@ -193,7 +193,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["tasks", "count"],
-        "properties": {"tasks": {"type": "array", "items": ref("TaskRecord")}, "count": {"type": "integer"}},
+        "properties": {"tasks": {"type": "array", "items": {"oneOf": [ref("TaskRecord"), ref("TaskBrief")]}},
+                       "count": {"type": "integer"}},
     },
     "Health": {
         "type": "object",
@@ -300,6 +301,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+# GET /tasks?brief=true: a TaskRecord without its output tails and agent outputs (api.resources.BRIEF_OMITS).
+_BRIEF_OMITS = ("stdout", "stderr", "outputs")
+SCHEMAS["TaskBrief"] = {
+    "type": "object",
+    "description": "A task's newest run as GET /tasks?brief=true lists it: the record without stdout, stderr and "
+                   "agent outputs (read those from GET /tasks/{task_id} or its logs).",
+    "additionalProperties": False,
+    "required": [name for name in SCHEMAS["TaskRecord"]["required"] if name not in _BRIEF_OMITS],
+    "properties": {name: schema for name, schema in SCHEMAS["TaskRecord"]["properties"].items()
+                   if name not in _BRIEF_OMITS},
+}
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -357,7 +370,10 @@ OPERATIONS: list[Operation] = [
               parameters=(query("status", {"enum": list(STATUSES)}, "only this status"),
                           query("project_id", STRING, "only this workspace.project_id"),
                           query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                                "at most this many"))),
+                                "at most this many"),
+                          query("brief", {"type": "boolean", "default": False},
+                                "leave out stdout, stderr and agent outputs (TaskBrief records): for polling "
+                                "many tasks, as the dashboard does"))),
     Operation("get", "/tasks/{task_id}", "getTask", "The task's newest run (output tails live while running)",
               {200: ("the record", "TaskRecord"), 404: ("no such task", "Error")}, parameters=(TASK_ID,)),
     Operation("post", "/tasks/{task_id}/cancel", "cancelTask",

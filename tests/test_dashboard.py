@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,10 +12,11 @@ import pytest
 import requests
 
 from browser_support import require_browser, save_screenshot, start_browser, stop_browser
-from conftest import CallbackReceiver, wait_for
+from conftest import FAKE_BIN, CallbackReceiver, wait_for
 from test_gunicorn import start_service, stop_service
 
 TOKEN = "dashboard-secret-token"
+AGENT_CMD = (sys.executable, str(FAKE_BIN / "fake-agent-runner"))
 
 
 @pytest.fixture
@@ -205,3 +208,30 @@ def test_the_shell_is_open_and_the_data_is_not(make_runner):
         assert runner.client.simulate_get(path).status_code == 404, path
     for path in ("/tasks", "/debug/actors", "/metrics"):
         assert runner.client.simulate_get(path).status_code == 401, path
+
+
+def test_the_brief_list_leaves_out_output_but_not_the_running_tasks(make_runner, tmp_path: Path):
+    """What the dashboard polls: GET /tasks?brief=true has every field but stdout, stderr and agent outputs, for
+    running tasks too (whose full records read their tails from disk)."""
+    go = tmp_path / "go"
+    runner = make_runner(executor="shell", agent_cmd=AGENT_CMD,
+                         cmd_template=("sh", "-c", f'head -c 70000 /dev/zero | tr "\\0" x; '
+                                                   f'while [ ! -e {go} ]; do sleep 0.05; done'))
+    assert runner.submit(task_id="loud", prompt="p").status_code == 202
+    assert runner.submit(task_id="agent", prompt="frames:2", executor="agent", group="g").status_code == 202
+    runner.wait_status("agent", "success")
+    wait_for(lambda: len(runner.get("loud")["stdout"]) == 65536, what="the running task's live tail")
+
+    full = runner.client.simulate_get("/tasks", headers=runner.headers()).json["tasks"]
+    brief = runner.client.simulate_get("/tasks", params={"brief": "true"}, headers=runner.headers()).json["tasks"]
+    by_id = {task["task_id"]: task for task in full}
+    assert [task["task_id"] for task in brief] == [task["task_id"] for task in full] == ["agent", "loud"]
+    for task in brief:
+        assert not {"stdout", "stderr", "outputs"} & task.keys()
+        # Everything else is the same as in the full record.
+        assert task == {key: value for key, value in by_id[task["task_id"]].items()
+                        if key not in ("stdout", "stderr", "outputs")}
+    assert brief[0]["frames"] == 2 and brief[0]["group"] == "g" and len(by_id["agent"]["outputs"]) == 2
+    assert brief[1]["status"] == "running" and brief[1]["pid"]
+    go.touch()
+    runner.wait_status("loud", "success")

@@ -76,6 +76,8 @@ def test_every_operation_answers_as_documented(make_runner, tmp_path: Path):
     call("POST", "/tasks", "/tasks", 202, json={**body, "run_id": "r2"})
     call("GET", "/tasks", "/tasks", 200, params={"status": "success", "limit": 5})
     call("GET", "/tasks", "/tasks", 422, params={"limit": 0})
+    call("GET", "/tasks", "/tasks", 200, params={"brief": "true"})  # TaskBrief records
+    call("GET", "/tasks", "/tasks", 422, params={"brief": "maybe"})
     call("GET", "/tasks/doc", "/tasks/{task_id}", 200)
     call("GET", "/tasks/none", "/tasks/{task_id}", 404)
     call("POST", "/tasks/doc/cancel", "/tasks/{task_id}/cancel", 200)
