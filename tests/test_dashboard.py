@@ -172,6 +172,64 @@ def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: A
     save_screenshot(browser, tmp_path, "dashboard-disconnected")
 
 
+def test_an_agent_task_takes_a_follow_up_message_from_the_page(tmp_path: Path, browser: Any):
+    """The follow-up box against the real agent executor (tests/bin/fake-agent-runner answers "echo: TEXT")."""
+    process, base = start_service(tmp_path, HOST_RUNNER_API_TOKEN=TOKEN, HOST_RUNNER_EXECUTOR="agent",
+                                  HOST_RUNNER_AGENT_CMD=shlex.join(AGENT_CMD), HOST_RUNNER_AGENT_IDLE_SECONDS="600",
+                                  HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS="20", HOST_RUNNER_KILL_GRACE_SECONDS="2")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        for task_id, prompt in (("agent-1", "frames:1 loop"), ("agent-2", "frames:1")):
+            response = requests.post(f"{base}/tasks", json={"task_id": task_id, "run_id": "r1", "prompt": prompt,
+                                                            "group": "team"}, headers=auth, timeout=10)
+            assert response.status_code == 202, response.text
+        browser.get(f"{base}/")
+        log_in(browser, TOKEN)
+        # The first runs; the second waits for its group, and the page says so.
+        wait_for(lambda: "running" in text(browser, '#active-tasks tr[data-task-id="agent-1"]'),
+                 timeout=20, what="the agent task in the running list")
+        assert "team" in text(browser, '#active-tasks tr[data-task-id="agent-1"]')
+        wait_for(lambda: "queued #1 (group #1)" in text(browser, '#active-tasks tr[data-task-id="agent-2"]'),
+                 what="the second task waiting for its group")
+        # Its actor (an AgentTaskActor) sits under the supervisor, next to the queue entry of the other.
+        wait_for(lambda: "AgentTaskActor agent-1" in text(browser, '#actor-tree li[data-actor="SupervisorActor"] '
+                                                                   'li[data-actor="TaskActor"][data-task-id="agent-1"]'),
+                 what="the agent's task actor in the actor tree")
+        assert "queued: agent-2" in text(browser, '#actor-tree li[data-actor="SupervisorActor"] li[data-queued]')
+        assert browser.execute_script("return document.querySelectorAll('#actor-tree > ul > li').length") == 3
+
+        assert click(browser, '#active-tasks tr[data-task-id="agent-1"]')
+        wait_for(lambda: "frame 1" in text(browser, "#answers"), what="the agent's first answer in the page")
+        wait_for(lambda: visible(browser, "#message-form"), what="the follow-up box")
+        from selenium.webdriver.common.by import By
+        browser.find_element(By.ID, "message").send_keys("hello from the page")
+        browser.find_element(By.ID, "message-send").click()
+        wait_for(lambda: text(browser, "#message-result").startswith("sent"), what="the message to be accepted")
+        assert browser.find_element(By.ID, "message").get_attribute("value") == ""
+        # The agent's answer arrives in the page and in the record.
+        wait_for(lambda: "echo: hello from the page" in text(browser, "#answers"), timeout=20,
+                 what="the agent's answer in the page")
+        record = requests.get(f"{base}/tasks/agent-1", headers=auth, timeout=5).json()
+        assert "echo: hello from the page" in [output["result"] for output in record["outputs"]]
+        assert record["status"] == "running"
+        wait_for(lambda: "echo: hello from the page" in text(browser, "#stdout"), what="the frame in stdout")
+        save_screenshot(browser, tmp_path, "dashboard-agent")
+
+        # "close session" writes _close: the agent finishes, the box goes away, and the group's next task runs.
+        assert click(browser, "#agent-close")
+        wait_for(lambda: text(browser, "#detail-status") == "success", timeout=30, what="the agent to finish")
+        assert not visible(browser, "#message-form")
+        assert requests.get(f"{base}/tasks/agent-1", headers=auth, timeout=5).json()["closing"] is True
+        wait_for(lambda: requests.get(f"{base}/tasks/agent-2", headers=auth, timeout=5).json()["status"] == "success",
+                 timeout=30, what="the group's next task to run")
+        wait_for(lambda: "success" in text(browser, '#finished-tasks tr[data-task-id="agent-2"]'),
+                 what="the second task in the finished list")
+    finally:
+        for task_id in ("agent-1", "agent-2"):
+            requests.post(f"{base}/tasks/{task_id}/cancel", headers=auth, timeout=30)
+        assert stop_service(process) == 0
+
+
 def test_lists_are_paged(tmp_path: Path, browser: Any):
     process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="mock", HOST_RUNNER_MAX_CONCURRENCY="8")
     try:

@@ -13,7 +13,7 @@ const LOG_KEEP = 200000;       // characters of output kept in the page per stre
 const state = {
   tasks: [], actors: null, selected: null, record: null,
   pages: { active: 0, finished: 0 },
-  logs: null, polling: false, timer: null, lastError: null,
+  logs: null, polling: false, timer: null, lastError: null, truncated: false,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -88,6 +88,7 @@ function duration(task) {
 }
 
 function groupOf(task) {
+  if (task.group) return task.group;  // agent tasks: the group whose one-at-a-time queue they are in
   const ws = task.workspace;
   if (!ws) return "";
   return ws.git_branch || ws.worktree_path || (ws.project_id !== undefined ? "project " + ws.project_id : "");
@@ -137,12 +138,9 @@ async function poll() {
   if (!state.polling) return;
   try {
     const began = performance.now();
-    const [tasks, actors] = await Promise.all([
-      apiJson("/tasks?limit=" + TASK_LIMIT),
-      apiJson("/debug/actors?timeout=1"),
-    ]);
+    const [tasks, actors] = await Promise.all([fetchTasks(), apiJson("/debug/actors?timeout=1")]);
     document.body.dataset.fetchMs = (performance.now() - began).toFixed(1);
-    state.tasks = tasks.tasks;
+    state.tasks = tasks;
     state.actors = actors;
     if (state.selected) await refreshDetail();
     showDashboard();
@@ -164,6 +162,20 @@ async function poll() {
     }
   }
   if (state.polling) state.timer = setTimeout(poll, POLL_MS);
+}
+
+async function fetchTasks() {
+  // brief=true: no output tails or agent outputs in the list (the detail view reads them for one task).
+  const newest = await apiJson("/tasks?brief=true&limit=" + TASK_LIMIT);
+  state.truncated = newest.count >= TASK_LIMIT;
+  if (!state.truncated) return newest.tasks;
+  // More tasks than one list holds: the running and queued ones are asked for on their own, so an old task
+  // still running (or a long queue) never drops off the page behind newer finished ones.
+  const [running, queued] = await Promise.all(["running", "queued"].map(
+    (status) => apiJson("/tasks?brief=true&status=" + status + "&limit=" + TASK_LIMIT)));
+  const seen = new Set(newest.tasks.map((task) => task.task_id));
+  const extra = running.tasks.concat(queued.tasks).filter((task) => !seen.has(task.task_id));
+  return newest.tasks.concat(extra);
 }
 
 // --- panels -------------------------------------------------------------------------------------------------
@@ -198,14 +210,21 @@ function renderList(name, tasks, rowOf) {
 }
 
 function taskRow(task, cells) {
-  const row = el("tr", { "data-task-id": task.task_id, class: task.task_id === state.selected ? "selected" : "" },
-    el("td", { title: task.task_id }, task.task_id), ...cells);
+  const row = el("tr", { "data-task-id": task.task_id, class: task.task_id === state.selected ? "selected" : "",
+    tabIndex: 0 }, el("td", { title: task.task_id }, task.task_id), ...cells);
   row.addEventListener("click", () => select(task.task_id));
+  row.addEventListener("keydown", (event) => { if (event.key === "Enter") select(task.task_id); });
   return row;
 }
 
 function statusCell(task) {
-  return el("td", { class: "status status-" + task.status }, task.status);
+  // A queued task says where it waits: its place in the runner's queue, and in its agent group's.
+  let text = task.status;
+  if (task.status === "queued" && task.queue_position) {
+    text += " #" + task.queue_position + (task.group_queue_position ? " (group #" + task.group_queue_position + ")" : "");
+  }
+  if (task.closing) text += " · closing";
+  return el("td", { class: "status status-" + task.status }, text);
 }
 
 function activeRow(task) {
@@ -261,10 +280,11 @@ function renderChart(tasks) {
   durations.sort((a, b) => a - b);
   $("chart").dataset.started = String(started.reduce((a, b) => a + b, 0));
   $("chart").dataset.finished = String(finished.reduce((a, b) => a + b, 0));
-  $("percentiles").textContent = durations.length
+  $("percentiles").textContent = (durations.length
     ? durations.length + " finished in the last hour; duration p50 " + human(percentile(durations, 50)) +
       ", p90 " + human(percentile(durations, 90)) + ", p99 " + human(percentile(durations, 99))
-    : "no task finished in the last hour";
+    : "no task finished in the last hour") +
+    (state.truncated ? " (counted over the newest " + TASK_LIMIT + " tasks)" : "");
 }
 
 function renderActors(report) {
@@ -273,13 +293,17 @@ function renderActors(report) {
   $("actor-count").textContent = "(" + report.count + ")";
   const byClass = (name) => report.actors.filter((actor) => actor.class === name);
   const supervisor = report.supervisor;
-  const taskActors = byClass("TaskActor");
+  // One actor per run: TaskActor, or a subclass of it such as the agent executor's AgentTaskActor.
+  const isTaskActor = (actor) => /TaskActor$/.test(actor.class);
+  const taskActors = report.actors.filter(isTaskActor);
   const taskItems = taskActors.map((actor) => {
     const s = actor.state || {};
-    const item = el("li", { "data-actor": "TaskActor", "data-task-id": s.task_id ?? "" },
-      el("span", { class: "cls" }, "TaskActor "), (s.task_id ?? actor.urn) + " · " + (s.phase ?? s.status ?? "?") +
+    const item = el("li", { "data-actor": "TaskActor", "data-class": actor.class, "data-task-id": s.task_id ?? "" },
+      el("span", { class: "cls" }, actor.class + " "), (s.task_id ?? actor.urn) + " · " + (s.phase ?? s.status ?? "?") +
       (s.pid ? " · pid " + s.pid : "") + (s.container_id ? " · container " + String(s.container_id).slice(0, 12) : "") +
-      (s.cancel_requested ? " · cancel requested" : "") + (actor.inbox_depth ? " · inbox " + actor.inbox_depth : ""));
+      (s.cancel_requested ? " · cancel requested" : "") + (s.group ? " · group " + s.group : "") +
+      (s.frames !== undefined ? " · " + s.frames + " frame(s)" : "") + (s.closing ? " · closing" : "") +
+      (actor.inbox_depth ? " · inbox " + actor.inbox_depth : ""));
     item.addEventListener("click", () => s.task_id && select(s.task_id));
     return item;
   });
@@ -291,7 +315,8 @@ function renderActors(report) {
   const lanes = (report.callback_lanes || []).map((lane) => el("li", { "data-lane": lane.task_id },
     "lane " + lane.task_id + "/" + lane.run_id + " · pending " + lane.pending + (lane.sending ? " · sending" : "") +
     (lane.attempts ? " · attempts " + lane.attempts : "") + (lane.last_error ? " · " + lane.last_error : "")));
-  const others = report.actors.filter((a) => !["TaskActor", "SupervisorActor", "CallbackActor", "WorktreeRegistryActor"].includes(a.class));
+  const others = report.actors.filter((a) => !isTaskActor(a) &&
+    !["SupervisorActor", "CallbackActor", "WorktreeRegistryActor"].includes(a.class));
   const root = el("ul", {},
     el("li", { "data-actor": "SupervisorActor" }, el("span", { class: "cls" }, "SupervisorActor"), supervisorText,
       el("ul", {}, ...taskItems, ...queue)),
@@ -383,8 +408,10 @@ function renderDetail(record) {
   const status = $("detail-status");
   status.textContent = record.status;
   status.className = "status status-" + record.status;
-  const fields = ["task_id", "run_id", "status", "message", "executor", "execution_mode", "pid", "container_id",
-    "exit_code", "created_at", "started_at", "finished_at", "timeout_seconds"];
+  const fields = ["task_id", "run_id", "status", "message", "executor", "execution_mode", "queue_position",
+    "group", "group_queue_position", "pid", "container_id", "exit_code", "created_at", "started_at", "finished_at",
+    "timeout_seconds", "session_id", "new_session_id", "frames", "outputs_dropped", "invalid_frames",
+    "last_output_at", "closing"];
   const rows = fields.filter((f) => record[f] !== null && record[f] !== undefined)
     .map((f) => el("tr", {}, el("th", {}, f), el("td", { "data-field": f, title: String(record[f]) }, String(record[f]))));
   if (record.workspace) {
@@ -399,7 +426,25 @@ function renderDetail(record) {
   const active = record.status === "running" || record.status === "queued";
   $("cancel").disabled = !active;
   if (!active) $("cancel-confirm").hidden = true;
-  $("message-form").hidden = !(record.executor === "agent" && active);
+  const agent = record.executor === "agent";
+  // The runner takes messages (and _close) only while the agent runs and has not been told to close.
+  $("message-form").hidden = !(agent && record.status === "running" && !record.closing);
+  $("answers-panel").hidden = !agent;
+  if (agent) renderAnswers(record);
+}
+
+function renderAnswers(record) {
+  // The agent's result frames as the record keeps them (the newest ones; all of them are in stdout.log).
+  const outputs = (record.outputs || []).filter((output) => output.result !== null && output.result !== undefined);
+  const first = (record.frames || 0) - (record.outputs || []).length;
+  const items = outputs.map((output, index) => el("li", { class: output.status === "error" ? "error" : "" },
+    typeof output.result === "string" ? output.result : JSON.stringify(output.result)));
+  $("answers-note").textContent = (record.frames || 0) + " frame(s)" +
+    (first > 0 ? ", the oldest " + first + " only in stdout.log" : "") + (record.closing ? " · closing" : "");
+  const list = $("answers");
+  const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+  list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no answer yet")]));
+  if (stick) list.scrollTop = list.scrollHeight;
 }
 
 async function cancelSelected() {
@@ -426,9 +471,20 @@ async function sendMessage(event) {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }),
     });
     $("message").value = "";
-    $("message-result").textContent = "sent";
+    $("message-result").textContent = "sent; the answer appears under Agent answers";
   } catch (error) {
     $("message-result").textContent = "not sent: " + error.message;
+  }
+}
+
+async function closeAgent() {
+  const taskId = state.selected;
+  $("message-result").textContent = "closing…";
+  try {
+    await apiJson("/tasks/" + encodeURIComponent(taskId) + "/close", { method: "POST" });
+    $("message-result").textContent = "asked the agent to finish (_close)";
+  } catch (error) {
+    $("message-result").textContent = "close failed: " + error.message;
   }
 }
 
@@ -450,6 +506,11 @@ function init() {
   $("cancel-no").addEventListener("click", () => { $("cancel-confirm").hidden = true; });
   $("cancel-yes").addEventListener("click", cancelSelected);
   $("message-form").addEventListener("submit", sendMessage);
+  $("agent-close").addEventListener("click", closeAgent);
+  // Ctrl+Enter sends, as in most chat boxes; a plain Enter is a new line.
+  $("message").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("message-form").requestSubmit();
+  });
   setConnection("connecting", "connecting…");
   // Without a stored token the first poll tells whether this runner needs one (401) or has none set.
   startPolling();
