@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import falcon.testing
 import pytest
 import requests
 
@@ -59,7 +62,8 @@ def log_in(driver: Any, token: str) -> None:
 
 
 def test_the_page_needs_the_token(tmp_path: Path, browser: Any):
-    process, base = start_service(tmp_path, HOST_RUNNER_API_TOKEN=TOKEN)
+    # The access log (on stdout, into gunicorn.log) shows every URL the page asked for.
+    process, base = start_service(tmp_path, HOST_RUNNER_API_TOKEN=TOKEN, HOST_RUNNER_ACCESS_LOG="-")
     try:
         # The shell is open; the data is not.
         assert requests.get(f"{base}/ui", timeout=5).status_code == 200
@@ -89,6 +93,10 @@ def test_the_page_needs_the_token(tmp_path: Path, browser: Any):
         assert not visible(browser, "#login")
     finally:
         assert stop_service(process) == 0
+    # The token went in a header, never in a URL: the access log has the page's requests but not the token.
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert "/tasks?brief=true" in log and "/debug/actors" in log
+    assert TOKEN not in log
 
 
 def test_a_task_streams_into_the_page_and_is_canceled(tmp_path: Path, browser: Any, receiver: CallbackReceiver):
@@ -247,6 +255,21 @@ def test_lists_are_paged(tmp_path: Path, browser: Any):
         wait_for(lambda: text(browser, "#finished-pager .page") == "page 2 of 3", what="the second page")
         assert "60 finished in the last hour" in text(browser, "#percentiles")
         assert browser.execute_script("return document.getElementById('chart').dataset.started") == "60"
+
+        # A runner that stops answering (frozen, not gone): after the request timeout the page says so and hides
+        # the stale data; once it answers again the panels come back.
+        os.killpg(process.pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: browser.execute_script("return document.body.dataset.connection") == "disconnected",
+                     timeout=30, what="the page to notice the runner does not answer")
+            assert visible(browser, "#disconnected") and not visible(browser, "#finished-panel")
+            save_screenshot(browser, tmp_path, "dashboard-frozen-runner")
+        finally:
+            os.killpg(process.pid, signal.SIGCONT)
+        wait_for(lambda: browser.execute_script("return document.body.dataset.connection") == "connected",
+                 timeout=30, what="the page to reconnect")
+        assert visible(browser, "#finished-panel") and not visible(browser, "#disconnected")
+        assert "(60)" in text(browser, "#finished-count")
     finally:
         assert stop_service(process) == 0
 
@@ -264,6 +287,12 @@ def test_the_shell_is_open_and_the_data_is_not(make_runner):
     assert "http://" not in page and "https://" not in page  # nothing from another host
     for path in ("/ui/index.html", "/ui/..%2Fapp.py", "/ui/__init__.py"):
         assert runner.client.simulate_get(path).status_code == 404, path
+    # The open prefix opens nothing else: dot segments and encoded slashes reach no data route. (A plain
+    # TestClient: the OpenAPI check would resolve the dot segments itself before matching a path.)
+    raw = falcon.testing.TestClient(runner.client.app)
+    for path in ("/ui/../tasks", "/ui/%2e%2e/tasks", "/ui/..%2Ftasks", "/ui/x/../../debug/actors"):
+        result = raw.simulate_get(path)
+        assert result.status_code == 404 and "tasks" not in result.json, path
     for path in ("/tasks", "/debug/actors", "/metrics"):
         assert runner.client.simulate_get(path).status_code == 401, path
 
