@@ -145,7 +145,8 @@ async function poll() {
     if (state.selected) await refreshDetail();
     showDashboard();
     setConnection("connected", "connected");
-    $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+    // Said as "last answer" so that, once disconnected, it tells how old the (hidden) data is.
+    $("updated").textContent = "last answer " + new Date().toLocaleTimeString();
     render();
   } catch (error) {
     if (error instanceof Unauthorized) {
