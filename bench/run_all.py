@@ -56,8 +56,13 @@ def rows() -> list[tuple[str, str, str, str]]:
     if s := load("scale"):
         add(f"{s['tasks']} concurrent tasks: worker RSS", f"{s['rss_busy_mib']:.0f} MiB ({s['threads_busy']} threads)",
             "≤ 300 MB", s["rss_busy_mib"] <= 286)
-        add(f"{s['tasks']} concurrent tasks: GET p99", f"{s['get_p99_ms']:.1f} ms (p50 {s['get_p50_ms']:.1f})",
-            "≤ 50 ms", s["get_p99_ms"] <= 50)
+        if w := s.get("wrk_reads"):  # judged on the C client's view; the Python clients' own CPU is beside it
+            add(f"{s['tasks']} concurrent tasks: GET p99 (wrk, 16 conn.)", f"{w['p99_ms']:.1f} ms (p50 "
+                f"{w['p50_ms']:.1f}, {w['requests_per_second']:.0f} req/s; 16 Python clients: p99 "
+                f"{s['get_p99_ms']:.1f})", "≤ 50 ms", w["p99_ms"] <= 50)
+        else:
+            add(f"{s['tasks']} concurrent tasks: GET p99", f"{s['get_p99_ms']:.1f} ms (p50 {s['get_p50_ms']:.1f})",
+                "≤ 50 ms", s["get_p99_ms"] <= 50)
         add(f"{s['tasks']} concurrent tasks: all running / all gone", f"{s['seconds_to_all_running']:.1f} s / "
             f"{s['seconds_cancel_all_to_gone']:.1f} s, {s['processes_left']} left", "nothing left",
             s["processes_left"] == 0)
