@@ -13,13 +13,10 @@ Run: ``.venv/bin/python bench/agent.py``; writes bench/results/agent.json.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import summary_ms, table, write_result  # noqa: E402
+from common import Receiver, summary_ms, table, write_result  # noqa: E402
 from service import REPO, Service, rss_kib  # noqa: E402
 
 from host_runner.frames import FrameParser, render_frame  # noqa: E402
@@ -37,41 +34,9 @@ FRAMES = 5000
 MESSAGES = 100
 
 
-class OutputReceiver:
-    """Callbacks on 127.0.0.1: when each output (by its result text) and each terminal status arrived."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[Any, float] = {}
-        self.changed = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                now = time.time()
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                key = ("output", body["output"]["result"]) if body["status"] == "output" else body["status"]
-                with receiver.changed:
-                    receiver.arrivals.setdefault(key, now)
-                    receiver.changed.notify_all()
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
-
-    def wait(self, key: Any, timeout: float) -> float:
-        with self.changed:
-            if not self.changed.wait_for(lambda: key in self.arrivals, timeout):
-                raise RuntimeError(f"no callback {key!r} within {timeout}s")
-            return self.arrivals[key]
+def output_key(body: dict[str, Any]) -> Any:
+    """An output callback is named by its result text, the others by their status."""
+    return ("output", body["output"]["result"]) if body["status"] == "output" else body["status"]
 
 
 def parser_speed() -> dict[str, float]:
@@ -90,7 +55,7 @@ def parser_speed() -> dict[str, float]:
 
 
 def through_service() -> dict[str, Any]:
-    receiver = OutputReceiver()
+    receiver = Receiver(key=output_key)
     with tempfile.TemporaryDirectory(prefix="host-runner-bench-") as scratch:
         service = Service(Path(scratch) / "data", HOST_RUNNER_EXECUTOR="agent", HOST_RUNNER_AGENT_CMD=AGENT_CMD,
                           HOST_RUNNER_CALLBACK_WORKERS="8").start()
@@ -104,7 +69,7 @@ def through_service() -> dict[str, Any]:
             while requests.get(f"{service.base}/tasks/many", timeout=10).json()["status"] != "success":
                 time.sleep(0.01)
             recorded = time.time()
-            ended = receiver.wait("success", timeout=600)
+            ended = receiver.wait_arrival("success", timeout=600)
             rss_after = rss_kib(worker)
             record = requests.get(f"{service.base}/tasks/many", timeout=10).json()
             assert record["frames"] == FRAMES, record["frames"]
@@ -120,11 +85,11 @@ def through_service() -> dict[str, Any]:
                 posted = time.time()
                 answer = requests.post(f"{service.base}/tasks/chat/messages", json={"text": text}, timeout=10)
                 assert answer.status_code == 202, answer.text
-                round_trips.append(receiver.wait(("output", f"echo: {text}"), timeout=30) - posted)
+                round_trips.append(receiver.wait_arrival(("output", f"echo: {text}"), timeout=30) - posted)
             requests.post(f"{service.base}/tasks/chat/close", timeout=10)
         finally:
             service.stop()
-            receiver.server.shutdown()
+            receiver.close()
     seconds = ended - sent
     return {"frames": FRAMES, "submit_to_record_success_s": recorded - sent,
             "record_frames_per_s": FRAMES / (recorded - sent),

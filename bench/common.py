@@ -8,6 +8,7 @@ import platform
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,8 +22,11 @@ class Receiver:
     """An HTTP server on 127.0.0.1 noting when each callback arrived (time.time()): by (task_id, status) in
     ``arrivals`` and by event id, with its body, in ``events``. With ``hang``, it answers only once that is set."""
 
-    def __init__(self, hang: threading.Event | None = None) -> None:
-        self.arrivals: dict[tuple[str, str], float] = {}
+    def __init__(self, hang: threading.Event | None = None,
+                 key: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        """``key`` names an arrival in ``arrivals`` (default: ``(task_id, status)``)."""
+        arrival_key = key or (lambda body: (body["task_id"], body["status"]))
+        self.arrivals: dict[Any, float] = {}
         self.events: dict[str, tuple[float, dict[str, Any]]] = {}
         self.terminal = 0
         self.lock = threading.Lock()
@@ -38,7 +42,7 @@ class Receiver:
                 if hang is not None:
                     hang.wait()
                 with receiver.changed:
-                    receiver.arrivals.setdefault((body["task_id"], body["status"]), now)
+                    receiver.arrivals.setdefault(arrival_key(body), now)
                     receiver.events.setdefault(body["event_id"], (now, body))
                     if body["status"] in ("success", "failed", "canceled"):
                         receiver.terminal += 1
@@ -54,6 +58,13 @@ class Receiver:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
+
+    def wait_arrival(self, key: Any, timeout: float) -> float:
+        """When the callback named ``key`` arrived (time.time()); RuntimeError if not within ``timeout``."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: key in self.arrivals, timeout):
+                raise RuntimeError(f"no callback {key!r} within {timeout}s")
+            return self.arrivals[key]
 
     def count(self) -> int:
         with self.lock:
