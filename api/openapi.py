@@ -355,6 +355,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.asks_actor:
         responses.setdefault(503, ("the runner is shutting down or too busy to answer in time", "Error"))
     responses.setdefault(500, ("an internal error (details only in the runner's log)", "Error"))
+    # What gunicorn answers itself, before the application sees the request (as JSON: api/gunicorn_worker.py).
+    responses.setdefault(400, ("a malformed HTTP request", "Error"))
+    responses.setdefault(414, ("a request line longer than the server reads (4094 bytes)", "Error"))
+    responses.setdefault(431, ("a header block larger than the server reads", "Error"))
     rendered: dict[str, Any] = {
         "operationId": operation.operation_id,
         "summary": operation.summary,

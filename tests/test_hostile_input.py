@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 from collections.abc import Callable
@@ -308,3 +309,30 @@ def test_truncated_bodies_over_a_real_socket(tmp_path: Path):
     finally:
         assert stop_service(process) == 0
     assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GET /tasks?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431),
+    (b"POST /tasks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+])
+def test_requests_gunicorn_refuses_itself_are_answered_in_json(tmp_path: Path, request_bytes: bytes, status: int):
+    """gunicorn answers these before the application sees them; api/gunicorn_worker.py makes the answer JSON."""
+    process, base_url = start_service(tmp_path)
+    try:
+        answer = raw_request(int(base_url.rsplit(":", 1)[1]), request_bytes, b"")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert int(head.split()[1]) == status, answer[:300]
+        assert b"content-type: application/json" in head.lower()
+        length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")))
+        error = json.loads(body[:length])  # a second answer may follow on a kept-alive connection
+        assert error["error"] and error["detail"]
+        for later in re.findall(rb"HTTP/1.1 (\d+) [^\r]*\r\n(?:[^\r]+\r\n)*", body[length:]):
+            assert later.startswith(b"4")
+        assert b"content-type: text/html" not in answer.lower()
+        assert requests.get(f"{base_url}/health", timeout=5).status_code == 200
+    finally:
+        assert stop_service(process) == 0
