@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from host_runner.claims import Admission, Claim
@@ -94,6 +95,21 @@ class TaskEnded:
 
 
 @dataclass(frozen=True)
+class SendToAgent:
+    """ask → :class:`AgentInputResult`: a follow-up message (``text``) or, with ``text`` None, ``_close``.
+    Raises :class:`host_runner.errors.Conflict` when the task is not a running agent task."""
+
+    task_id: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class AgentInputResult:
+    record: TaskRecord | None  # None: no such task
+    reply: Future[str] | None  # the TaskActor's answer: the message file's name, or a Conflict
+
+
+@dataclass(frozen=True)
 class GetStats:
     """ask → :class:`Stats` (for /metrics)."""
 
@@ -117,6 +133,14 @@ class Describe:
 @dataclass(frozen=True)
 class Cancel:
     message: str
+
+
+@dataclass(frozen=True)
+class AgentInput:
+    """tell, to an agent's TaskActor: write a message (or ``_close`` when ``text`` is None), answer ``reply``."""
+
+    text: str | None
+    reply: Future[str]
 
 
 # --- to the WorktreeRegistryActor -------------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """The SupervisorActor: accepts submissions, admits them in FIFO order, and runs one TaskActor per admitted run.
 
+Admission also keeps the agent executor's group queue: at most one agent task of a group runs at a time, the
+later ones of a busy group wait in their order, and tasks behind them (of other groups, or not agents) may go
+first, so a busy group never holds up the rest of the queue.
+
 It owns the queue and the set of running TaskActors. Reads are answered from the store (plus the live tails
 of running tasks' log files), never by waiting on a process. At start it recovers what an earlier runner
 process left active: queued runs are queued again in their order, running ones are re-adopted (or finished
@@ -11,15 +15,19 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections import deque
+from collections import Counter, deque
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pykka
 
+from actors.agent_task import AgentTaskActor
 from actors.base import Actor, tell_if_alive
 from actors.messages import (
+    AgentInput,
+    AgentInputResult,
     CallbackQueued,
     Cancel,
     CancelResult,
@@ -32,6 +40,7 @@ from actors.messages import (
     PrepareShutdown,
     Release,
     Reserve,
+    SendToAgent,
     Stats,
     Submit,
     SubmitResult,
@@ -40,8 +49,9 @@ from actors.messages import (
 from actors.task import TaskActor, TaskServices
 from host_runner.claims import Admission, claims_for
 from host_runner.errors import Conflict, ShuttingDown
+from host_runner.executors import executor_of
 from host_runner.logs import task_fields
-from host_runner.models import TaskRecord, TaskRequest, ValidationError, utc_now
+from host_runner.models import TaskRecord, TaskRequest, ValidationError, agent_group, utc_now
 from host_runner.process import RunFiles, read_tail, signal_group, start_ticks
 from host_runner.stats import DURATION_BUCKETS, Histogram, seconds_between
 
@@ -53,7 +63,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, CheckSubmit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats})
+    asked = frozenset({Submit, CheckSubmit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats, SendToAgent})
 
     def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
         super().__init__()
@@ -64,6 +74,7 @@ class SupervisorActor(Actor):
         self.queue: deque[Key] = deque()
         self.queued_requests: dict[Key, TaskRequest] = {}
         self.running: dict[Key, pykka.ActorRef[Any]] = {}
+        self.running_groups: dict[Key, str] = {}  # the group of each running agent task
         self.end_waiters: dict[Key, list[threading.Event]] = {}
         self.accepting = True
         self.durations: dict[tuple[str, str], Histogram] = {}  # (executor, status) of runs ended since start
@@ -89,6 +100,8 @@ class SupervisorActor(Actor):
             request = self.store.get_request(record.task_id, record.run_id)
             if request is None:
                 continue
+            if request.executor is None:  # stored by a runner that did not pin the executor
+                request = replace(request, executor=record.executor)
             try:
                 self.registry.ask(Reserve(record.key, claims_for(request)))
             except Conflict as exc:
@@ -109,7 +122,7 @@ class SupervisorActor(Actor):
             else:
                 logger.info("re-adopting task %s run %s (pid %s)", record.task_id, record.run_id, record.pid,
                             extra=task_fields(record))
-                self.running[record.key] = TaskActor.start(record, request, self.services, adopt=True)
+                self._start_actor(record, request, adopt=True)
         if self.queue or self.running:
             logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
 
@@ -130,7 +143,7 @@ class SupervisorActor(Actor):
             raise ShuttingDown("the runner is shutting down and accepts no new tasks")
         existing = self.store.get(request.task_id, request.run_id)
         if existing is not None:
-            return self._with_live_tails(existing)
+            return self._present(existing)
         latest = self.store.get(request.task_id)
         if latest is not None and latest.active:
             raise Conflict(
@@ -148,12 +161,19 @@ class SupervisorActor(Actor):
         admission = message.admission or Admission(claims_for(request))
         self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # raises Conflict naming the holder
         now = utc_now()
+        # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
+        # A docker-sandbox runs its sandbox's command: no executor applies ("docker").
+        sandboxed = request.execution_mode == "docker-sandbox"
+        request = replace(request, executor="docker" if sandboxed else executor_of(self.config, request))
+        extra: dict[str, Any] = {}
+        if request.executor == "agent":
+            extra = {"group": agent_group(request), "session_id": request.session_id}
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
-            executor="docker" if request.execution_mode == "docker-sandbox" else self.config.executor,
-            status="queued", message="queued", created_at=now, updated_at=now,
+            executor=request.executor, status="queued", message="queued", created_at=now, updated_at=now,
             timeout_seconds=request.timeout_seconds, workspace=request.workspace,
             log_dir=str(RunFiles.for_run(self.config.runs_dir, request.task_id, request.run_id).directory),
+            extra=extra,
         )
         try:
             self.store.insert(record, request)
@@ -167,22 +187,48 @@ class SupervisorActor(Actor):
         logger.info("task %s run %s submitted (%s, executor %s%s)", request.task_id, request.run_id,
                     request.execution_mode, record.executor, shown, extra=task_fields(record))
         self._admit()
-        return SubmitResult(record, created=True)
+        return SubmitResult(self._present(record), created=True)
+
+    def _group(self, request: TaskRequest) -> str | None:
+        """The group queue a task belongs to: agent tasks only (the other executors have no groups)."""
+        return agent_group(request) if request.executor == "agent" else None
 
     def _admit(self) -> None:
-        while self.accepting and self.queue and len(self.running) < self.config.max_concurrency:
+        """Start queued tasks in submission order while slots are free, skipping those whose group is busy."""
+        if not self.accepting:
+            return
+        busy = set(self.running_groups.values())
+        skipped: deque[Key] = deque()
+        while self.queue and len(self.running) < self.config.max_concurrency:
             key = self.queue.popleft()
-            request = self.queued_requests.pop(key)
+            request = self.queued_requests[key]
+            group = self._group(request)
+            if group is not None and group in busy:
+                skipped.append(key)  # waits for its group; the tasks behind it may still go
+                continue
+            del self.queued_requests[key]
             record = self.store.get(*key)
             if record is None or not record.active:
                 continue
-            self.running[key] = TaskActor.start(record, request, self.services)
+            self._start_actor(record, request)
+            if group is not None:
+                busy.add(group)
+        skipped.extend(self.queue)
+        self.queue = skipped
+
+    def _start_actor(self, record: TaskRecord, request: TaskRequest, *, adopt: bool = False) -> None:
+        actor_class = AgentTaskActor if record.executor == "agent" else TaskActor
+        self.running[record.key] = actor_class.start(record, request, self.services, adopt=adopt)
+        group = self._group(request)
+        if group is not None:
+            self.running_groups[record.key] = group
 
     def on_claims_freed(self, message: ClaimsFreed) -> None:
         self.registry.tell(Release(message.owner))
 
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key
+        self.running_groups.pop(key, None)
         duration = seconds_between(message.record.started_at, message.record.finished_at)
         if duration is not None:
             labels = (message.record.executor, message.record.status)
@@ -235,6 +281,21 @@ class SupervisorActor(Actor):
         self.end_waiters.setdefault(key, []).append(event)
         return CancelResult(record, event)
 
+    # --- agent input -----------------------------------------------------------------------------------------
+    def on_send_to_agent(self, message: SendToAgent) -> AgentInputResult:
+        """Hand a follow-up message (or ``_close``) to the task's actor; it answers the returned future."""
+        record = self.store.get(message.task_id)
+        if record is None:
+            return AgentInputResult(None, None)
+        if record.executor != "agent":
+            raise Conflict(f"task {record.task_id} runs the {record.executor} executor, which takes no messages")
+        ref = self.running.get(record.key)
+        if record.status != "running" or ref is None:
+            raise Conflict(f"task {record.task_id} is {record.status}, not running")
+        reply: Future[str] = Future()
+        ref.tell(AgentInput(message.text, reply))
+        return AgentInputResult(record, reply)
+
     # --- reads -----------------------------------------------------------------------------------------------
     def on_get_task(self, message: GetTask) -> TaskRecord | None:
         record = self.store.get(message.task_id, message.run_id)
@@ -242,13 +303,36 @@ class SupervisorActor(Actor):
 
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
         records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit)
-        return [self._with_live_tails(record) for record in records]
+        positions = self._queue_positions() if any(record.status == "queued" for record in records) else {}
+        return [self._present(record, positions) for record in records]
+
+    def _present(self, record: TaskRecord, positions: dict[Key, dict[str, int]] | None = None) -> TaskRecord:
+        """A record as reads show it: live output tails while running, the queue position while queued."""
+        if record.status == "queued":
+            if positions is None:
+                positions = self._queue_positions()
+            position = positions.get(record.key)
+            return replace(record, extra={**record.extra, **position}) if position else record
+        return self._with_live_tails(record)
+
+    def _queue_positions(self) -> dict[Key, dict[str, int]]:
+        """``queue_position``: 1 + the queued tasks submitted before it; ``group_queue_position``: the same
+        among the queued tasks of its agent group."""
+        positions: dict[Key, dict[str, int]] = {}
+        per_group: Counter[str] = Counter()
+        for index, key in enumerate(self.queue, 1):
+            positions[key] = {"queue_position": index}
+            group = self._group(self.queued_requests[key])
+            if group is not None:
+                per_group[group] += 1
+                positions[key]["group_queue_position"] = per_group[group]
+        return positions
 
     def _shown(self, record: TaskRecord) -> TaskRecord:
-        """A record as one task's read shows it: live tails, and the delivery state of the run's callback
-        events (never their URL or token)."""
+        """A record as one task's read shows it: live tails or queue position, and the delivery state of the
+        run's callback events (never their URL or token)."""
         callbacks = tuple(self.store.callbacks_for(record.task_id, record.run_id))
-        return replace(self._with_live_tails(record), callbacks=callbacks)
+        return replace(self._present(record), callbacks=callbacks)
 
     def _with_live_tails(self, record: TaskRecord) -> TaskRecord:
         """While a task runs its output is only on disk: show the current tails."""
@@ -258,15 +342,21 @@ class SupervisorActor(Actor):
         return replace(record, stdout=read_tail(files.stdout), stderr=read_tail(files.stderr))
 
     # --- introspection ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _group_field(group: str | None) -> dict[str, str]:
+        return {"group": group} if group is not None else {}
+
     def describe(self) -> dict[str, Any]:
         return {
             "accepting": self.accepting,
             "max_concurrency": self.config.max_concurrency,
             "running": len(self.running),
             "queued": len(self.queue),
-            "running_tasks": [{"task_id": key[0], "run_id": key[1], "actor_urn": ref.actor_urn}
+            "running_tasks": [{"task_id": key[0], "run_id": key[1], "actor_urn": ref.actor_urn,
+                               **self._group_field(self.running_groups.get(key))}
                               for key, ref in self.running.items()],
-            "queue": [{"task_id": key[0], "run_id": key[1]} for key in self.queue],
+            "queue": [{"task_id": key[0], "run_id": key[1], **self._group_field(self._group(self.queued_requests[key]))}
+                      for key in self.queue],
         }
 
     def on_get_stats(self, message: GetStats) -> Stats:

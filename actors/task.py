@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -105,8 +106,11 @@ class TaskActor(Actor):
         self.adopt = adopt
         self.phase = "starting"
         self.cancel_message: str | None = None
+        self.internal_error = False  # a handler failed while the process ran: it was killed, the task fails
         self.timed_out = False
         self.timers: list[Timer] = []
+        self.timeout_timer: Timer | None = None
+        self.timeout_deadline = 0.0  # time.monotonic() value; may move later while its timer is pending
         self.wait_for_start: Callable[[float], Any] | None = None
 
     # --- starting -------------------------------------------------------------------------------------------
@@ -194,9 +198,23 @@ class TaskActor(Actor):
         self.launcher.release()
         self.phase = "running"
         self.launcher.watch(self.tell_later(_Exited()))
-        self.timers.append(self.services.reactor.call_later(self._remaining_timeout(), self.tell_later(_TimedOut())))
+        self._arm_timeout(self._remaining_timeout())
+        self._on_running()
         if self.cancel_message is not None:  # a cancel arrived while we were starting
             self._terminate()
+
+    def _on_running(self) -> None:
+        """Hook: the run's process is running and watched (the agent executor starts reading its output)."""
+
+    def _arm_timeout(self, delay: float) -> None:
+        """(Re)start the timeout: the run fails if it is still running ``delay`` seconds from now.
+
+        Moving the deadline does not replace the pending timer (which would leave a cancelled timer in the
+        reactor for the whole timeout, each time): when the timer fires early, it is set again for the rest.
+        """
+        self.timeout_deadline = time.monotonic() + delay
+        if self.timeout_timer is None:
+            self.timeout_timer = self.services.reactor.call_later(delay, self.tell_later(_TimedOut()))
 
     def _remaining_timeout(self) -> float:
         if not self.adopt or not self.record.started_at:
@@ -214,7 +232,12 @@ class TaskActor(Actor):
             self._terminate()
 
     def on__timed_out(self, message: _TimedOut) -> None:
-        if self.phase == "running" and self.cancel_message is None:
+        self.timeout_timer = None
+        remaining = self.timeout_deadline - time.monotonic()
+        if remaining > 0 and self.phase == "running":  # the deadline moved since the timer was set
+            self.timeout_timer = self.services.reactor.call_later(remaining, self.tell_later(_TimedOut()))
+            return
+        if self.phase == "running" and self.cancel_message is None and not self.timed_out:
             self.timed_out = True
             self._terminate()
 
@@ -235,19 +258,33 @@ class TaskActor(Actor):
     def on__exited(self, message: _Exited) -> None:
         if self.phase != "running" or self.launcher is None:
             return
-        for timer in self.timers:
-            timer.cancel()
+        self._cancel_timers()
         outcome = self.launcher.outcome()
         self.launcher.after_exit()
+        self._after_exit(outcome)
+
+    def _cancel_timers(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        if self.timeout_timer is not None:
+            self.timeout_timer.cancel()
+
+    def _after_exit(self, outcome: ExitStatus | None) -> None:
+        """Hook: the process has exited and was reaped (the agent executor first reads the rest of its output)."""
+        self._end(*self._conclusion(outcome))
+
+    def _conclusion(self, outcome: ExitStatus | None) -> tuple[str, str, int | None]:
+        """Status, message and exit code of the run, from how it ended."""
         exit_code = outcome.exit_code if outcome else None
+        if self.internal_error:
+            return "failed", "internal error in the runner; see its log", exit_code
         if self.cancel_message is not None:
-            self._end("canceled", self.cancel_message, exit_code)
-        elif self.timed_out:
-            self._end("failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code)
-        elif self.adopt and outcome is None:
-            self._end("failed", "lost: runner restarted and the process was gone", None)
-        else:
-            self._end(*describe_exit(outcome))
+            return "canceled", self.cancel_message, exit_code
+        if self.timed_out:
+            return "failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code
+        if self.adopt and outcome is None:
+            return "failed", "lost: runner restarted and the process was gone", None
+        return describe_exit(outcome)
 
     # --- ending ----------------------------------------------------------------------------------------------
     def _end(self, status: str, message: str, exit_code: int | None) -> None:
@@ -259,9 +296,15 @@ class TaskActor(Actor):
         except WorkspaceError:  # a mode this runner cannot handle: nothing was prepared, nothing to clean
             workspace = None
         self.in_background(
-            workspace.cleanup if workspace is not None else dict,
+            self._cleanup_work(workspace, status, message, exit_code),
             lambda fields, error: _CleanedUp(status, message, exit_code, fields or {}),
         )
+
+    def _cleanup_work(
+        self, workspace: Workspace | None, status: str, message: str, exit_code: int | None
+    ) -> Callable[[], dict[str, Any]]:
+        """Hook: the blocking work done after the run (in a helper thread); returns fields for the record."""
+        return workspace.cleanup if workspace is not None else dict
 
     def on__cleaned_up(self, message: _CleanedUp) -> None:
         self.phase = "done"
@@ -279,6 +322,8 @@ class TaskActor(Actor):
         """A bug in a handler must not strand a process: stop it and end the task as failed."""
         if self.phase == "running" and self.launcher is not None:
             self.launcher.stop(force=True)
+            # Failed, not canceled; and setting cancel_message keeps later cancels and timeouts from acting again.
+            self.internal_error = True
             self.cancel_message = self.cancel_message or "internal error in the runner; see its log"
             return  # the exit notification ends the task
         if self.phase in ("starting", "running"):

@@ -53,6 +53,8 @@ def create_api(
     app.add_route("/tasks/submit", tasks, suffix="submit")
     app.add_route("/tasks/{task_id}", task)
     app.add_route("/tasks/{task_id}/cancel", task, suffix="cancel")
+    app.add_route("/tasks/{task_id}/messages", task, suffix="messages")
+    app.add_route("/tasks/{task_id}/close", task, suffix="close")
     app.add_route("/health", HealthResource())
     followers = FollowerSlots(config.max_log_followers)
     app.add_route("/tasks/{task_id}/logs", TaskLogsResource(supervisor, config, followers, stopping))

@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from host_runner.models import EXECUTION_MODES, MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS, STATUSES
+from host_runner.models import EXECUTION_MODES, EXECUTORS, MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS, STATUSES
 
 VERSION = "1.0.0"
 
@@ -67,8 +67,44 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "sandbox": {"type": "object"},
             "status_callback_url": {"type": "string", "format": "uri"},
             "status_callback_token": {"type": "string", "writeOnly": True},
-            "timeout_seconds": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS},
+            "timeout_seconds": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS,
+                                "description": "for agent tasks: the longest time without a result frame"},
+            "executor": {"enum": list(EXECUTORS), "description": "default: HOST_RUNNER_EXECUTOR"},
+            "group": {**ID, "description": "agent tasks: the group (one runs at a time); default "
+                                           "workspace.project_id, one of the two is required"},
+            "session_id": {"type": "string", "minLength": 1, "maxLength": 1000,
+                           "description": "agent tasks: the session to resume (the agent's sessionId)"},
+            "agent_input": {
+                "type": "object",
+                "description": "agent tasks: the rest of the agent's stdin object; other keys are passed on as "
+                               "given, but not prompt, sessionId or groupFolder",
+                "properties": {"chatJid": STRING, "isMain": {"type": "boolean"},
+                               "isScheduledTask": {"type": "boolean"}, "assistantName": STRING, "script": STRING},
+            },
         },
+    },
+    "AgentFrame": {
+        "type": "object",
+        "description": "A result frame exactly as the agent printed it",
+        "properties": {"status": STRING, "result": nullable(STRING), "newSessionId": STRING, "error": STRING},
+    },
+    "AgentMessage": {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string", "minLength": 1}},
+    },
+    "MessageAccepted": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["task_id", "run_id", "message_id"],
+        "properties": {"task_id": STRING, "run_id": STRING,
+                       "message_id": {"type": "string", "description": "the message file's name in ipc/input"}},
+    },
+    "CloseAccepted": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["task_id", "run_id", "closing"],
+        "properties": {"task_id": STRING, "run_id": STRING, "closing": {"const": True}},
     },
     "TaskRecord": {
         "type": "object",
@@ -113,6 +149,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "required": ["dir", "stdout", "stderr"],
                 "properties": {"dir": STRING, "stdout": STRING, "stderr": STRING},
             }),
+            "queue_position": {"type": "integer", "minimum": 1,
+                               "description": "queued tasks: 1 + the tasks queued before it"},
+            "group_queue_position": {"type": "integer", "minimum": 1,
+                                     "description": "queued agent tasks: the same among its group's (1 = next)"},
+            "group": nullable(STRING),
+            "session_id": nullable(STRING),
+            "outputs": {"type": "array", "items": ref("AgentFrame"),
+                        "description": "agent tasks: the newest result frames (up to 256 KiB, at least the last)"},
+            "frames": {"type": "integer", "description": "agent tasks: result frames so far"},
+            "outputs_dropped": {"type": "integer", "description": "frames no longer in outputs (all in stdout.log)"},
+            "invalid_frames": {"type": "integer", "description": "frames skipped (invalid JSON, not an object, "
+                                                                 "over 8 MiB)"},
+            "new_session_id": nullable(STRING),
+            "last_output_at": TIMESTAMP,
+            "closing": {"type": "boolean", "description": "_close was written: no more messages"},
+            "run_log": {"type": "string", "description": "agent tasks, once ended: the per-run log file"},
             "callbacks": {
                 "type": "array", "items": ref("CallbackEvent"),
                 "description": "on GET /tasks/{task_id} and cancel answers: the run's callback events in order",
@@ -163,7 +215,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "object",
                 "description": "the actor's own description ({} without an answer): age_seconds, and for a "
                                "TaskActor task_id, run_id, status, phase, executor, pid, container_id, "
-                               "started_at, timeout_seconds, adopted, cancel_requested, timed_out",
+                               "started_at, timeout_seconds, adopted, cancel_requested, timed_out (agent tasks "
+                               "also group, frames, invalid_frames, closing, idle_for_seconds, output_offset)",
             },
         },
     },
@@ -178,11 +231,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "queued": {"type": "integer"},
             "running_tasks": {"type": "array", "items": {
                 "type": "object", "required": ["task_id", "run_id", "actor_urn"],
-                "properties": {"task_id": STRING, "run_id": STRING, "actor_urn": STRING},
+                "properties": {"task_id": STRING, "run_id": STRING, "actor_urn": STRING,
+                               "group": {"type": "string", "description": "agent tasks: their group"}},
             }},
-            "queue": {"type": "array", "description": "in admission order", "items": {
+            "queue": {"type": "array", "description": "in submission order (an agent task whose group is busy "
+                                                      "lets the ones behind it go first)", "items": {
                 "type": "object", "required": ["task_id", "run_id"],
-                "properties": {"task_id": STRING, "run_id": STRING},
+                "properties": {"task_id": STRING, "run_id": STRING,
+                               "group": {"type": "string", "description": "agent tasks: their group"}},
             }},
         },
     },
@@ -306,6 +362,19 @@ OPERATIONS: list[Operation] = [
     Operation("post", "/tasks/{task_id}/cancel", "cancelTask",
               "Stop an active task and answer with its final record; a finished task is returned unchanged",
               {200: ("the record", "TaskRecord"), 404: ("no such task", "Error")}, parameters=(TASK_ID,)),
+    Operation("post", "/tasks/{task_id}/messages", "sendAgentMessage",
+              "Agent tasks: hand a follow-up message to the running agent (a file in its IPC input directory)",
+              {202: ("written for the agent to pick up", "MessageAccepted"), 400: ("malformed JSON", "Error"),
+               404: ("no such task", "Error"),
+               409: ("the task is not running (queued, ended, closing) or not an agent task", "Error"),
+               413: ("the body is over 1 MiB", "Error"), 415: ("the body is not JSON", "Error"),
+               422: ("no non-empty text", "Error")},
+              parameters=(TASK_ID,), request_body="AgentMessage"),
+    Operation("post", "/tasks/{task_id}/close", "closeAgent",
+              "Agent tasks: ask the agent to finish its current query and exit (_close); again while closing: 202",
+              {202: ("_close written", "CloseAccepted"), 404: ("no such task", "Error"),
+               409: ("the task is not running or not an agent task", "Error")},
+              parameters=(TASK_ID,)),
     Operation("get", "/tasks/{task_id}/logs", "getTaskLogs",
               "A run's stdout or stderr from an offset; with follow=true, streamed (chunked) until the run ends",
               {200: ("the bytes (all of them until the run ends, with follow)", BINARY),

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import falcon
 import pykka
 
-from actors.messages import CancelTask, CheckSubmit, GetTask, ListTasks, Submit, SubmitResult
+from actors.messages import (
+    AgentInputResult,
+    CancelTask,
+    CheckSubmit,
+    GetTask,
+    ListTasks,
+    SendToAgent,
+    Submit,
+    SubmitResult,
+)
 from api.errors import ApiError, validation_error
 from host_runner.admission import admission_for
 from host_runner.config import Config
@@ -67,7 +77,8 @@ class TasksResource:
         body = read_json(req)
         try:
             request = parse_task_request(body, default_timeout=self.config.default_timeout_seconds,
-                                         sandbox_mount_roots=self.config.docker.mount_roots)
+                                         sandbox_mount_roots=self.config.docker.mount_roots,
+                                         default_executor=self.config.executor)
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None
         try:
@@ -103,7 +114,8 @@ class TasksResource:
 
 
 class TaskResource:
-    """``GET /tasks/{task_id}`` and ``POST /tasks/{task_id}/cancel``."""
+    """``GET /tasks/{task_id}``, ``POST /tasks/{task_id}/cancel``, and for agent tasks
+    ``POST /tasks/{task_id}/messages`` and ``POST /tasks/{task_id}/close``."""
 
     def __init__(self, supervisor: pykka.ActorRef[Any], config: Config) -> None:
         self.supervisor = supervisor
@@ -125,6 +137,38 @@ class TaskResource:
             result.ended.wait(self.config.kill_grace_seconds + 10)
             record = ask(self.supervisor, GetTask(task_id)) or record
         render(resp, falcon.HTTP_200, record.to_public())
+
+
+    def on_post_messages(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
+        body = read_json(req)
+        if not isinstance(body, dict):
+            raise validation_error("body", "must be a JSON object")
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise validation_error("text", "is required: a non-empty string")
+        if "\x00" in text:
+            raise validation_error("text", "must not contain NUL bytes")
+        record, name = self._send(task_id, text)
+        render(resp, falcon.HTTP_202, {"task_id": record.task_id, "run_id": record.run_id, "message_id": name})
+
+    def on_post_close(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
+        record, _ = self._send(task_id, None)
+        render(resp, falcon.HTTP_202, {"task_id": record.task_id, "run_id": record.run_id, "closing": True})
+
+    def _send(self, task_id: str, text: str | None) -> tuple[Any, str]:
+        """Have the task's actor write the message (or ``_close``); wait for its answer here, not in an actor."""
+        try:
+            result: AgentInputResult = ask(self.supervisor, SendToAgent(task_id, text))
+            if result.record is None or result.reply is None:
+                raise ApiError(falcon.HTTP_404, f"no task {task_id}")
+            name = result.reply.result(timeout=ASK_TIMEOUT_SECONDS)
+        except Conflict as exc:
+            raise ApiError(falcon.HTTP_409, exc.message) from None
+        except ShuttingDown as exc:
+            raise ApiError(falcon.HTTP_503, str(exc)) from None
+        except FutureTimeout:
+            raise ApiError(falcon.HTTP_503, "the task did not answer in time; try again") from None
+        return result.record, name
 
 
 class HealthResource:

@@ -18,66 +18,18 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Receiver, parse_utc, percentile  # noqa: E402
 from service import REPO, service  # noqa: E402
 
 TASKS = 1000
 HANGING_TASKS = 60
 SUBMITTERS = 4
-
-
-class Receiver:
-    """A local HTTP receiver that notes when each event arrives (or, with ``hang``, never answers in time)."""
-
-    def __init__(self, hang: threading.Event | None = None) -> None:
-        self.arrivals: dict[str, tuple[float, dict[str, Any]]] = {}  # event_id → (receipt time, body)
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                received = time.time()
-                if hang is not None:
-                    hang.wait()
-                with receiver.lock:
-                    receiver.arrivals.setdefault(body["event_id"], (received, body))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.arrivals)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def epoch(stamp: str) -> float:
-    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -121,14 +73,14 @@ def scenario(with_hanging: bool) -> dict[str, Any]:
             hanging_received = hanging.count() if hanging is not None else 0
             hang.set()  # let the service stop promptly
         with receiver.lock:
-            arrivals = list(receiver.arrivals.values())
+            arrivals = list(receiver.events.values())
     finally:
         hang.set()
         receiver.close()
         if hanging is not None:
             hanging.close()
-    running = [at - epoch(body["started_at"]) for at, body in arrivals if body["status"] == "running"]
-    ended = [at - epoch(body["finished_at"]) for at, body in arrivals if body["status"] != "running"]
+    running = [at - parse_utc(body["started_at"]) for at, body in arrivals if body["status"] == "running"]
+    ended = [at - parse_utc(body["finished_at"]) for at, body in arrivals if body["status"] != "running"]
     if len(arrivals) != 2 * TASKS:
         raise SystemExit(f"only {len(arrivals)} of {2 * TASKS} events arrived")
     return {"tasks": TASKS, "events": len(arrivals), "hanging_receiver_tasks": HANGING_TASKS if with_hanging else 0,

@@ -18,10 +18,12 @@ RESULTS = REPO / "bench" / "results"
 
 
 class Receiver:
-    """An HTTP server on 127.0.0.1 noting when each (task_id, status) callback arrived (time.time())."""
+    """An HTTP server on 127.0.0.1 noting when each callback arrived (time.time()): by (task_id, status) in
+    ``arrivals`` and by event id, with its body, in ``events``. With ``hang``, it answers only once that is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, hang: threading.Event | None = None) -> None:
         self.arrivals: dict[tuple[str, str], float] = {}
+        self.events: dict[str, tuple[float, dict[str, Any]]] = {}
         self.terminal = 0
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
@@ -31,10 +33,13 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:  # noqa: N802
-                now = time.time()
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                now = time.time()
+                if hang is not None:
+                    hang.wait()
                 with receiver.changed:
                     receiver.arrivals.setdefault((body["task_id"], body["status"]), now)
+                    receiver.events.setdefault(body["event_id"], (now, body))
                     if body["status"] in ("success", "failed", "canceled"):
                         receiver.terminal += 1
                     receiver.changed.notify_all()
@@ -50,6 +55,10 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
 
+    def count(self) -> int:
+        with self.lock:
+            return len(self.events)
+
     def wait_terminal(self, count: int, timeout: float) -> bool:
         with self.changed:
             return self.changed.wait_for(lambda: self.terminal >= count, timeout)
@@ -61,6 +70,7 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
 
 
 def parse_utc(stamp: str) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos",
-           "observability", "callback_latency"]
+           "observability", "callback_latency", "agent"]
 
 
 def load(name: str) -> dict:
@@ -77,6 +77,14 @@ def rows() -> list[tuple[str, str, str, str]]:
             f"median {one['median_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms", "—", None)
         add("callbacks, same, beside a hanging receiver",
             f"median {beside['median_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms", "—", None)
+    if a := load("agent"):
+        p, v = a["parser"], a["service"]
+        add("agent frame parser", f"{p['mib_per_s']:.0f} MiB/s, at most {p['max_buffered_bytes']} bytes held", "—",
+            None)
+        add(f"agent: {v['frames']} frames → record / → callbacks", f"{v['submit_to_record_success_s']:.2f} s / "
+            f"{v['submit_to_terminal_callback_s']:.1f} s", "—", None)
+        add("agent: message → answer callback, median", f"{v['message_round_trip']['median_ms']:.0f} ms "
+            f"(p99 {v['message_round_trip']['p99_ms']:.0f})", "—", None)
     return out
 
 

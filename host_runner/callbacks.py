@@ -44,6 +44,14 @@ def record_fields(record: TaskRecord) -> dict[str, Any]:
     return {name: public.get(name) for name in CALLBACK_FIELDS}
 
 
+def output_fields(record: TaskRecord, output: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """An agent's result frame as an event: status ``output``, the frame as printed in ``output``, its number
+    in the run in ``output_index`` (1 for the first), and the record's other contract fields."""
+    fields = record_fields(record)
+    fields.update(status="output", output=dict(output), output_index=index)
+    return fields
+
+
 def encode_body(fields: Mapping[str, Any], *, task_id: str, run_id: str, event_id: str, sequence: int) -> str:
     """The exact JSON text sent for an event (stored once, so every attempt sends the same bytes)."""
     body = dict(fields)

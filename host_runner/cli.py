@@ -24,6 +24,7 @@ from host_runner.client import ApiError, Client
 
 REPO = Path(__file__).resolve().parent.parent
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
+EXECUTORS = ("mock", "shell", "codex", "agent")
 
 
 # --- rendering ---------------------------------------------------------------------------------------------------
@@ -62,6 +63,11 @@ def show_record(record: dict[str, Any], out: TextIO) -> None:
         ("timeout", f"{record.get('timeout_seconds'):g} s" if record.get("timeout_seconds") else None),
         ("logs", (record.get("logs") or {}).get("dir")),
     ]
+    if record.get("executor") == "agent":
+        fields += [("group", record.get("group")), ("frames", record.get("frames")),
+                   ("session", record.get("new_session_id") or record.get("session_id"))]
+    if record.get("queue_position"):
+        fields.append(("queued at", record["queue_position"]))
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         out.write(f"{name.ljust(width)}  {cell(value)}\n")
@@ -70,6 +76,9 @@ def show_record(record: dict[str, Any], out: TextIO) -> None:
         error = f", last error: {event['last_error']}" if event.get("last_error") else ""
         out.write(f"{'callback'.ljust(width)}  #{event['sequence']} {event['status']}: {event['state']} "
                   f"({attempts}{error})\n")
+    answers = [output.get("result") for output in record.get("outputs") or [] if output.get("result") is not None]
+    if answers:
+        out.write(f"--- last result ---\n{tail_lines(str(answers[-1]))}\n")
     for stream in ("stdout", "stderr"):
         if record.get(stream):
             out.write(f"--- {stream} (last lines) ---\n{tail_lines(record[stream])}\n")
@@ -146,7 +155,8 @@ def submission(args: argparse.Namespace) -> dict[str, Any]:
         body["prompt"] = sys.stdin.read() if args.prompt_file == "-" else Path(args.prompt_file).read_text()
     for name, value in (("prompt", args.prompt), ("task_id", args.task_id), ("run_id", args.run_id),
                         ("execution_mode", args.mode), ("timeout_seconds", args.timeout_seconds),
-                        ("status_callback_url", args.callback_url)):
+                        ("status_callback_url", args.callback_url), ("executor", args.executor),
+                        ("group", args.group), ("session_id", args.session_id)):
         if value is not None:
             body[name] = value
     workspace = dict(body.get("workspace") or {})
@@ -208,6 +218,18 @@ def cmd_list(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO)
 def cmd_cancel(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     record = client.cancel(args.task_id)
     emit_json(record, out) if args.json else show_record(record, out)
+    return 0
+
+
+def cmd_message(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    answer = client.send_message(args.task_id, args.text)
+    emit_json(answer, out) if args.json else out.write(f"{answer['message_id']}\n")
+    return 0
+
+
+def cmd_close(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    answer = client.close(args.task_id)
+    emit_json(answer, out) if args.json else out.write(f"{answer['task_id']} {answer['run_id']}: closing\n")
     return 0
 
 
@@ -294,6 +316,9 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("--lock-path", action="append", help="repeat for several paths")
     submit.add_argument("--timeout-seconds", type=float)
     submit.add_argument("--callback-url")
+    submit.add_argument("--executor", choices=EXECUTORS, help="default: the runner's HOST_RUNNER_EXECUTOR")
+    submit.add_argument("--group", help="agent tasks: the group (default: --project-id)")
+    submit.add_argument("--session-id", help="agent tasks: the session to resume")
     submit.add_argument("--wait", "-w", action="store_true", help="show progress; exit with the task's exit code")
     submit.add_argument("--interval", type=float, default=0.5, help="seconds between status polls with --wait")
 
@@ -307,6 +332,13 @@ def parser() -> argparse.ArgumentParser:
 
     cancel = commands.add_parser("cancel", help="stop a task and show its final record")
     cancel.add_argument("task_id")
+
+    message = commands.add_parser("message", help="agent tasks: send the running agent a follow-up message")
+    message.add_argument("task_id")
+    message.add_argument("text")
+
+    close = commands.add_parser("close", help="agent tasks: ask the agent to finish and exit (_close)")
+    close.add_argument("task_id")
 
     logs = commands.add_parser("logs", help="a run's output (raw bytes)")
     logs.add_argument("task_id")
@@ -325,6 +357,7 @@ def parser() -> argparse.ArgumentParser:
 
 HANDLERS = {
     "submit": cmd_submit, "status": cmd_status, "list": cmd_list, "cancel": cmd_cancel, "logs": cmd_logs,
+    "message": cmd_message, "close": cmd_close,
     "actors": cmd_actors, "threads": cmd_threads, "metrics": cmd_metrics,
 }
 

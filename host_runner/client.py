@@ -111,6 +111,14 @@ class Client:
         """Stops the task and returns its final record."""
         return self.request("POST", f"/tasks/{task_id}/cancel").json()
 
+    def send_message(self, task_id: str, text: str) -> dict[str, Any]:
+        """Agent tasks: a follow-up message for the running agent; returns ``{"task_id", "run_id", "message_id"}``."""
+        return self.request("POST", f"/tasks/{task_id}/messages", json={"text": text}).json()
+
+    def close(self, task_id: str) -> dict[str, Any]:
+        """Agent tasks: ask the agent to finish its current query and exit."""
+        return self.request("POST", f"/tasks/{task_id}/close").json()
+
     def wait(self, task_id: str, *, timeout: float | None = None, interval: float = 0.5,
              on_change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Poll until the task's newest run is terminal; ``on_change`` sees every new status (and pid)."""

@@ -11,11 +11,12 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-EXECUTORS = ("mock", "shell", "codex")
+from host_runner.models import EXECUTORS  # defined with the task fields that name them
+
 PULL_POLICIES = ("missing", "never", "always")
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -79,6 +80,9 @@ class Config:
     docker: DockerSettings = field(default_factory=DockerSettings)
     #: Labels this runner's containers; None until the actor system reads (or creates) ``<data dir>/instance_id``.
     instance_id: str | None = None
+    agent_cmd: tuple[str, ...] | None = None
+    agent_idle_seconds: float = 1800.0
+    agent_close_grace_seconds: float = 60.0
 
     @property
     def db_path(self) -> Path:
@@ -257,6 +261,18 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         instance_id=_read(env, "HOST_RUNNER_INSTANCE_ID", None, _instance_id,
                           "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
     )
+    agent_cmd = _read(env, "HOST_RUNNER_AGENT_CMD", None, _argv, "a command line (shlex syntax)") or None
+    config = replace(
+        config,
+        agent_cmd=agent_cmd,
+        agent_idle_seconds=_read(env, "HOST_RUNNER_AGENT_IDLE_SECONDS", defaults.agent_idle_seconds,
+                                 _number(float, 0.1, 86_400), "seconds 0.1..86400"),
+        agent_close_grace_seconds=_read(env, "HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS",
+                                        defaults.agent_close_grace_seconds, _number(float, 0, 3_600),
+                                        "seconds 0..3600"),
+    )
+    if config.executor == "agent" and config.agent_cmd is None:
+        raise ConfigError("HOST_RUNNER_EXECUTOR=agent needs HOST_RUNNER_AGENT_CMD (the agent-runner's command line)")
     if not is_loopback_bind(config.bind) and not config.api_token:
         raise ConfigError(
             f"HOST_RUNNER_BIND={config.bind!r} listens beyond this machine: set HOST_RUNNER_API_TOKEN "

@@ -1,4 +1,5 @@
-"""Executors turn a task into the argv it runs: ``shell`` (an operator's template) and ``codex`` (``codex exec``).
+"""Executors turn a task into the argv it runs: ``shell`` (an operator's template), ``codex`` (``codex exec``) and
+``agent`` (an agent-runner, ``HOST_RUNNER_AGENT_CMD``, fed through stdin; see :mod:`host_runner.agent`).
 
 The ``mock`` executor runs no process and is handled by the TaskActor itself. User text is never spliced into
 shell code: placeholders are replaced inside argv items, and the same values travel in environment variables so
@@ -48,24 +49,43 @@ def resolve_program(program: str, env: Mapping[str, str], cwd: Path) -> str | No
     return shutil.which(program, path=env.get("PATH", os.defpath))
 
 
+def executor_of(config: Config, request: TaskRequest) -> str:
+    """The task's own ``executor``, else the runner's default."""
+    return request.executor or config.executor
+
+
 def command_for(config: Config, request: TaskRequest) -> tuple[str, ...]:
-    """The argv of a process executor (``shell`` or ``codex``)."""
-    if config.executor == "shell":
+    """The argv of a process executor (``shell``, ``codex`` or ``agent``)."""
+    executor = executor_of(config, request)
+    if executor == "shell":
         if config.cmd_template is None:
             raise LaunchError("HOST_RUNNER_CMD_TEMPLATE is not set: the shell executor has no command to run")
         values = {"prompt": request.prompt, "task_id": request.task_id, "run_id": request.run_id}
         return tuple(substitute(item, values) for item in config.cmd_template)
-    if config.executor == "codex":
+    if executor == "codex":
         return (config.codex_bin, "exec", *config.codex_args, request.prompt)
-    raise LaunchError(f"executor {config.executor!r} does not start a process")
+    if executor == "agent":
+        if not config.agent_cmd:
+            raise LaunchError("HOST_RUNNER_AGENT_CMD is not set: the agent executor has no command to run")
+        return config.agent_cmd  # the prompt travels on stdin, never in argv
+    raise LaunchError(f"executor {executor!r} does not start a process")
 
 
-def build_process_spec(config: Config, request: TaskRequest, cwd: Path, base_env: Mapping[str, str]) -> ProcessSpec:
+def build_process_spec(
+    config: Config,
+    request: TaskRequest,
+    cwd: Path,
+    base_env: Mapping[str, str],
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    stdin_path: Path | None = None,
+) -> ProcessSpec:
     """Everything needed to start the task's process; raises :class:`LaunchError` with a clear message."""
     argv = command_for(config, request)
     env = child_environment(base_env, request)
+    env.update(extra_env or {})
     if resolve_program(argv[0], env, cwd) is None:
-        if config.executor == "codex":
+        if executor_of(config, request) == "codex":
             raise LaunchError(f"codex binary not found ({argv[0]!r} is not on PATH)")
         raise LaunchError(f"command not found: {argv[0]!r}")
-    return ProcessSpec(argv=argv, env=env, cwd=cwd)
+    return ProcessSpec(argv=argv, env=env, cwd=cwd, stdin_path=stdin_path)

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from host_runner.errors import ValidationError
 from host_runner.sandbox import SandboxSpec, parse_sandbox
 
+#: The executors (``HOST_RUNNER_EXECUTOR`` and a task's optional ``executor`` field).
+EXECUTORS = ("mock", "shell", "codex", "agent")
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
 STATUSES = ("queued", "running", "success", "failed", "canceled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
@@ -29,6 +31,12 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}")
 #: so the variable's name counts too.
 MAX_PROMPT_BYTES = 131_071 - len("HOST_RUNNER_PROMPT=")
 MAX_TIMEOUT_SECONDS = 86_400
+#: Fields of the agent's stdin object that come from the task's own fields, never from ``agent_input``.
+AGENT_OWN_FIELDS = ("prompt", "sessionId", "groupFolder")
+#: Types of the known ``agent_input`` fields (anything else is passed to the agent as given).
+AGENT_INPUT_TYPES: dict[str, type | tuple[type, ...]] = {
+    "chatJid": str, "isMain": bool, "isScheduledTask": bool, "assistantName": str, "script": str,
+}
 
 
 def utc_now() -> str:
@@ -65,6 +73,21 @@ class TaskRequest:
     status_callback_url: str | None = None
     status_callback_token: str | None = field(default=None, repr=False)
     timeout_seconds: float = 600.0
+    #: None until the supervisor pins it to the runner's default at submission.
+    executor: str | None = None
+    #: The agent executor's group (its one-at-a-time queue); see :func:`agent_group`.
+    group: str | None = None
+    session_id: str | None = None
+    agent_input: dict[str, Any] | None = None
+
+
+def agent_group(request: TaskRequest) -> str | None:
+    """The group of an agent task: its ``group`` field, else ``workspace.project_id`` (as text)."""
+    if request.group is not None:
+        return request.group
+    if request.workspace is not None and request.workspace.project_id is not None:
+        return str(request.workspace.project_id)
+    return None
 
 
 def _require_string(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -219,12 +242,40 @@ def _reject_lone_surrogates(body: dict[str, Any]) -> None:
             pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
 
 
+def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """``group``, ``session_id`` and ``agent_input`` (validated whatever the executor: they are cheap to check)."""
+    group = body.get("group")
+    if group is not None:
+        if not isinstance(group, str) or not ID_PATTERN.fullmatch(group):
+            raise ValidationError(
+                "group", "must be 1-200 characters of letters, digits and . _ : @ + = -, not starting with . or -"
+            )
+    session_id = _require_string(body, "session_id", required=False)
+    if session_id is not None and (not session_id.strip() or len(session_id) > 1000):
+        raise ValidationError("session_id", "must be a non-empty string of at most 1000 characters")
+    raw = body.get("agent_input")
+    if raw is None:
+        return group, session_id, None
+    if not isinstance(raw, dict):
+        raise ValidationError("agent_input", "must be an object")
+    for name, value in raw.items():
+        if name in AGENT_OWN_FIELDS:
+            raise ValidationError(f"agent_input.{name}", "is set from the task (prompt, session_id, group)")
+        expected = AGENT_INPUT_TYPES.get(name)
+        if expected is not None and (not isinstance(value, expected) or (expected is str and "\x00" in value)):
+            kind = "a boolean" if expected is bool else "a string without NUL bytes"
+            raise ValidationError(f"agent_input.{name}", f"must be {kind}")
+    return group, session_id, dict(raw)
+
+
 def parse_task_request(
-    body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = ()
+    body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = (),
+    default_executor: str = "mock",
 ) -> TaskRequest:
     """Validate a submission body; raise :class:`ValidationError` naming the first bad field.
 
-    ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from."""
+    ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from;
+    ``default_executor`` is the runner's (it decides whether an agent task's group is required)."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
     _reject_lone_surrogates(body)
@@ -250,8 +301,12 @@ def parse_task_request(
     # Other modes ignore a sandbox, as they ignore any unknown field.
     sandbox = parse_sandbox(sandbox_raw, sandbox_mount_roots) if mode == "docker-sandbox" else None
 
+    executor = body.get("executor")
+    if executor is not None and executor not in EXECUTORS:
+        raise ValidationError("executor", f"must be one of {', '.join(EXECUTORS)}")
+    group, session_id, agent_input = _parse_agent_fields(body)
     token = _require_string(body, "status_callback_token", required=False) or None
-    return TaskRequest(
+    request = TaskRequest(
         task_id=task_id,
         run_id=run_id,
         prompt=prompt,
@@ -261,7 +316,17 @@ def parse_task_request(
         status_callback_url=_parse_callback_url(body),
         status_callback_token=token,
         timeout_seconds=_parse_timeout(body.get("timeout_seconds"), default_timeout),
+        executor=executor,
+        group=group,
+        session_id=session_id,
+        agent_input=agent_input,
     )
+    if mode == "docker-sandbox":
+        if executor is not None:  # the sandbox names its own image and command
+            raise ValidationError("executor", "does not apply to execution_mode docker-sandbox")
+    elif (executor or default_executor) == "agent" and agent_group(request) is None:
+        raise ValidationError("group", "is required for the agent executor (or give workspace.project_id)")
+    return request
 
 
 @dataclass(frozen=True)
@@ -338,5 +403,6 @@ class TaskRecord:
         if self.callbacks is not None:
             data["callbacks"] = [dict(event) for event in self.callbacks]
         for key, value in self.extra.items():
-            data.setdefault(key, value)
+            if not key.startswith("_"):  # private bookkeeping of the runner (such as a read offset)
+                data.setdefault(key, value)
         return data

@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,20 @@ class Store:
         its body is ``callback_fields`` (default: the record's contract fields) plus ``task_id``, ``run_id``, a
         new unique ``event_id`` and the run's next ``sequence`` (1, 2, …). Returns that event, else None.
         """
+        fields = record_fields(record) if callback_fields is None else callback_fields
+        events = self._update(record, callback_url, [fields] if callback_url else [])
+        return events[0] if events else None
+
+    def update_with_events(
+        self, record: TaskRecord, callback_url: str | None, events: Sequence[Mapping[str, Any]]
+    ) -> list[OutboxEvent]:
+        """Like :meth:`update`, with one outbox event per item of ``events`` (each its body's fields), in order,
+        all in the same transaction (the agent executor's output frames). No URL: no events."""
+        return self._update(record, callback_url, list(events) if callback_url else [])
+
+    def _update(
+        self, record: TaskRecord, callback_url: str | None, events: list[Mapping[str, Any]]
+    ) -> list[OutboxEvent]:
         row = _record_row(record)
         assignments = ", ".join(f"{name} = :{name}" for name in row if name not in ("task_id", "run_id"))
         with self._lock:
@@ -201,15 +215,12 @@ class Store:
                 )
                 if cursor.rowcount != 1:
                     raise KeyError(f"no run {record.task_id}/{record.run_id} to update")
-                event = None
-                if callback_url:
-                    fields = record_fields(record) if callback_fields is None else callback_fields
-                    event = self._add_event(record, callback_url, fields)
+                added = [self._add_event(record, callback_url, fields) for fields in events if callback_url]
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return event
+        return added
 
     def _add_event(self, record: TaskRecord, url: str, fields: Mapping[str, Any]) -> OutboxEvent:
         """Inside :meth:`update`'s transaction: append the run's next callback event."""

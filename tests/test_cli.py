@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO, CallbackReceiver, wait_for
+from conftest import FAKE_BIN, REPO, CallbackReceiver, wait_for
 from host_runner.cli import main
 from host_runner.client import Client
 from test_gunicorn import free_port
@@ -70,7 +71,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (cwd / "task.sh").write_text(TASK_SCRIPT)
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO), HOST_RUNNER_API_TOKEN=TOKEN, HOST_RUNNER_EXECUTOR="shell",
-               HOST_RUNNER_CMD_TEMPLATE=f"sh {cwd / 'task.sh'}", GATES=str(gates))
+               HOST_RUNNER_CMD_TEMPLATE=f"sh {cwd / 'task.sh'}", GATES=str(gates),
+               HOST_RUNNER_AGENT_CMD=shlex.join([sys.executable, str(FAKE_BIN / "fake-agent-runner")]))
     env.pop("HOST_RUNNER_DATA_DIR", None)
     log = open(cwd / "serve.log", "ab")
     process = subprocess.Popen([sys.executable, "-m", "host_runner", "serve", "--bind", f"127.0.0.1:{port}"],
@@ -214,6 +216,24 @@ def test_the_cli_in_process_sees_only_documented_responses(server: Server):
     assert run("list", "--limit", "3")[0] == 0 and run("status", "c-inproc")[0] == 0
     assert run("cancel", "c-inproc")[0] == 0
     assert run("status", "nope") == (1, "host-runner: 404 Not Found: no task nope\n")
+
+
+def test_an_agent_task_through_the_cli(server: Server):
+    client = Client(server.url, TOKEN)
+    submitted = server.cli("submit", "--task-id", "c-agent", "--prompt", "frames:1 loop", "--executor", "agent",
+                           "--group", "cli-group", "--session-id", "s-1")
+    assert submitted.returncode == 0, submitted.stderr
+    wait_for(lambda: client.get("c-agent").get("frames", 0) >= 2, what="the agent's first answer")
+    sent = server.cli("message", "c-agent", "hello from the cli")
+    assert sent.returncode == 0 and sent.stdout.strip().endswith(".json"), sent.stderr
+    wait_for(lambda: client.get("c-agent").get("frames", 0) >= 4, what="the agent's echo")
+    status = server.cli("status", "c-agent").stdout
+    assert "group      cli-group" in status and "--- last result ---\necho: hello from the cli" in status
+    closed = server.cli("--json", "close", "c-agent")
+    assert closed.returncode == 0 and json.loads(closed.stdout)["closing"] is True
+    assert client.wait("c-agent", timeout=30, interval=0.1)["status"] == "success"
+    refused = server.cli("message", "c-agent", "too late")
+    assert refused.returncode == 1 and "409" in refused.stderr
 
 
 def test_the_console_script_entry_point_exists():

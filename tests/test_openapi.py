@@ -84,6 +84,12 @@ def test_every_operation_answers_as_documented(make_runner, tmp_path: Path):
     call("GET", "/tasks/doc/logs", "/tasks/{task_id}/logs", 200, params={"follow": "true"})
     call("GET", "/tasks/none/logs", "/tasks/{task_id}/logs", 404)
     call("GET", "/tasks/doc/logs", "/tasks/{task_id}/logs", 422, params={"stream": "x"})
+    # Agent input (202s are checked by tests/test_agent.py, whose answers the ValidatingClient checks too).
+    call("POST", "/tasks/doc/messages", "/tasks/{task_id}/messages", 409, json={"text": "hi"})  # a shell task
+    call("POST", "/tasks/none/messages", "/tasks/{task_id}/messages", 404, json={"text": "hi"})
+    call("POST", "/tasks/doc/messages", "/tasks/{task_id}/messages", 422, json={})
+    call("POST", "/tasks/doc/close", "/tasks/{task_id}/close", 409)
+    call("POST", "/tasks/none/close", "/tasks/{task_id}/close", 404)
     call("GET", "/debug/actors", "/debug/actors", 200)
     call("GET", "/debug/actors", "/debug/actors", 422, params={"timeout": "x"})
     call("GET", "/debug/threads", "/debug/threads", 200)

@@ -1,0 +1,401 @@
+"""The TaskActor of the ``agent`` executor: a run that speaks the agent-runner protocol.
+
+On top of a plain TaskActor it
+- starts the agent with the protocol's JSON object on stdin and an IPC input directory (:mod:`host_runner.agent`);
+- follows the agent's stdout file in a helper thread (:mod:`host_runner.follower`) and, for each framed result,
+  persists it on the record (``outputs``, ``new_session_id``), reports it as an ``output`` callback event and
+  restarts the timeout;
+- writes follow-up messages and ``_close`` into the IPC directory when the API asks (through the supervisor);
+- closes an idle agent: ``HOST_RUNNER_AGENT_IDLE_SECONDS`` after its last non-null result with no message since,
+  it writes ``_close``; an agent that has answered everything and still runs ``HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS``
+  after ``_close`` is stopped like any other task (TERM, then KILL);
+- reads the rest of the output after the process exited before it decides the final status, and writes the
+  per-run log file.
+
+Its state survives a runner restart: the read offset and the idle/closing state are kept in the record's
+``extra`` (keys starting with ``_`` are not shown by the API), so a re-adopted agent is followed from where the
+previous runner stopped reading, without losing or repeating a frame.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from actors.base import tell_if_alive
+from actors.messages import AgentInput, CallbackQueued
+from actors.task import TaskActor, TaskServices
+from host_runner.agent import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
+from host_runner.callbacks import output_fields
+from host_runner.errors import Conflict, ShuttingDown
+from host_runner.executors import command_for
+from host_runner.follower import OutputFollower
+from host_runner.frames import Frame, FrameEvent
+from host_runner.launchers import Launcher, ProcessLauncher
+from host_runner.logs import task_fields
+from host_runner.models import TaskRecord, TaskRequest, agent_group, utc_now
+from host_runner.process import ExitStatus
+from host_runner.reactor import Timer
+from host_runner.workspaces import Workspace
+
+logger = logging.getLogger(__name__)
+
+#: How much of the frames the record itself keeps (the newest ones; at least the last); all stay in stdout.log.
+OUTPUTS_KEPT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class _Output:
+    events: list[FrameEvent]
+
+
+@dataclass(frozen=True)
+class _Drained:
+    error: BaseException | None
+
+
+@dataclass(frozen=True)
+class _IdleDue:
+    pass
+
+
+@dataclass(frozen=True)
+class _CloseGraceDue:
+    pass
+
+
+def _parse_time(value: str) -> float:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+class AgentTaskActor(TaskActor):
+    """One run of an agent-runner. Started by the SupervisorActor for tasks whose executor is ``agent``."""
+
+    def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False):
+        super().__init__(record, request, services, adopt=adopt)
+        self.agent_files = AgentFiles(self.files.directory)
+        self.inbox: IpcInbox | None = None
+        self.follower: OutputFollower | None = None
+        self.exit_outcome: ExitStatus | None = None
+        self.drained = False  # the follower has stopped for good (read everything, or failed)
+        self.idle_timer: Timer | None = None
+        self.idle_deadline = 0.0  # time.monotonic(); moves later with each answer while its timer is pending
+        self.close_timer: Timer | None = None
+        self.stop_reason: str | None = None  # why the runner stopped an agent that was asked to close
+        self.early_input: list[AgentInput] = []  # arrived while starting (a re-adopted run is already "running")
+        extra = record.extra
+        self.group = extra.get("group") or agent_group(request)
+        self.outputs: deque[dict[str, Any]] = deque(extra.get("outputs", []))
+        self.output_sizes: deque[int] = deque(len(json.dumps(output)) for output in self.outputs)
+        self.outputs_bytes = sum(self.output_sizes)
+        self.frames: int = extra.get("frames", 0)
+        self.invalid_frames: int = extra.get("invalid_frames", 0)
+        self.closing: bool = extra.get("closing", False)
+        self.idle_since: float | None = extra.get("_idle_since")  # when it last answered, if no message since
+        self.new_session_id: str | None = extra.get("new_session_id")
+
+    # --- starting ----------------------------------------------------------------------------------------------
+    def _make_launcher(self, workspace: Workspace) -> Launcher:
+        if self.adopt:
+            return super()._make_launcher(workspace)
+        self.files.create()
+        cwd = workspace.prepare()
+        spec = prepare_agent_spec(self.services.config, self.request, cwd, self.services.environment, self.files)
+        return ProcessLauncher(spec, self.files, self.services.reactor, self.services.config.kill_grace_seconds)
+
+    def _remaining_timeout(self) -> float:
+        """After a restart the timeout counts from the last output, as it would have without the restart."""
+        last = self.record.extra.get("last_output_at")
+        if not self.adopt or not last:
+            return super()._remaining_timeout()
+        return max(0.0, self.record.timeout_seconds - (time.time() - _parse_time(last)))
+
+    def _on_running(self) -> None:
+        ref = self.actor_ref
+        self.follower = OutputFollower(
+            self.files.stdout, self.record.extra.get("_output_offset", 0),
+            on_events=lambda events: tell_if_alive(ref, _Output(events)),
+            on_done=lambda error: tell_if_alive(ref, _Drained(error)),
+            name=f"follow-{self.record.task_id}",
+        )
+        self.follower.start()
+        early, self.early_input = self.early_input, []
+        for message in early:
+            self.on_agent_input(message)
+        if self.adopt:  # resume the idle clock or the close grace where the previous runner left them
+            if self.closing and self.idle_since is not None:
+                self._arm_close_grace()
+            elif self.idle_since is not None:
+                self._arm_idle(max(0.0, self.services.config.agent_idle_seconds - (time.time() - self.idle_since)))
+
+    def on_stop(self) -> None:
+        super().on_stop()
+        for early in self.early_input:
+            early.reply.set_exception(ShuttingDown("the runner is shutting down; send it again after the restart"))
+        self.early_input = []
+        if self.follower is not None:
+            self.follower.stop()  # the next runner resumes reading at the persisted offset
+
+    # --- output ------------------------------------------------------------------------------------------------
+    def on__output(self, message: _Output) -> None:
+        if self.follower is not None:
+            self.follower.acknowledge()
+        if self.phase not in ("running", "draining"):
+            return
+        new_frames: list[tuple[int, dict[str, Any]]] = []
+        answered = False
+        for event in message.events:
+            if not isinstance(event, Frame):
+                self.invalid_frames += 1
+                logger.warning("task %s run %s: skipped an agent frame ending at byte %d of stdout (%d bytes): %s",
+                               self.record.task_id, self.record.run_id, event.end_offset, event.size, event.reason,
+                               extra=task_fields(self.record))
+                continue
+            self.frames += 1
+            self._keep_output(event.data)
+            new_frames.append((self.frames, event.data))
+            session = event.data.get("newSessionId")
+            if isinstance(session, str) and session:
+                self.new_session_id = session
+            if event.data.get("result") is not None:  # null results are session/idle signals, not answers
+                answered = True
+        if answered:
+            self.idle_since = time.time()
+        changes: dict[str, Any] = {"_output_offset": message.events[-1].end_offset}
+        if new_frames:
+            changes["last_output_at"] = utc_now()
+        # One transaction: the frames, where to resume reading, and their callback events (so a restart
+        # neither loses nor repeats an event).
+        self._save_state(new_frames, **changes)
+        if not new_frames or not self._accepting_input():
+            return
+        # Every frame shows the agent is alive: restart the timeout. An answer starts the idle clock.
+        self._arm_timeout(self.record.timeout_seconds)
+        if answered:
+            if self.closing:
+                self._arm_close_grace()
+            else:
+                self._arm_idle(self.services.config.agent_idle_seconds)
+
+    def _keep_output(self, output: dict[str, Any]) -> None:
+        """Append to the record's outputs, dropping the oldest beyond :data:`OUTPUTS_KEPT_BYTES` (never the last)."""
+        self.outputs.append(output)
+        self.output_sizes.append(len(json.dumps(output)))
+        self.outputs_bytes += self.output_sizes[-1]
+        while len(self.outputs) > 1 and self.outputs_bytes > OUTPUTS_KEPT_BYTES:
+            self.outputs.popleft()
+            self.outputs_bytes -= self.output_sizes.popleft()
+
+    def _save_state(self, new_frames: Sequence[tuple[int, dict[str, Any]]] = (), **changes: Any) -> None:
+        """Write the agent's state into the record, with an ``output`` callback event per new frame."""
+        extra = {
+            **self.record.extra,
+            "group": self.group,
+            "outputs": list(self.outputs),
+            "frames": self.frames,
+            "outputs_dropped": self.frames - len(self.outputs),
+            "invalid_frames": self.invalid_frames,
+            "new_session_id": self.new_session_id,
+            "closing": self.closing,
+            "_idle_since": self.idle_since,
+            **changes,
+        }
+        self.record = self.record.evolve(extra=extra)
+        events = [output_fields(self.record, output, index) for index, output in new_frames]
+        for event in self.services.store.update_with_events(self.record, self.request.status_callback_url, events):
+            tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
+
+    # --- input -------------------------------------------------------------------------------------------------
+    def _accepting_input(self) -> bool:
+        return self.phase == "running" and self.cancel_message is None and not self.timed_out \
+            and self.stop_reason is None
+
+    def on_agent_input(self, message: AgentInput) -> None:
+        if message.reply.done():
+            return
+        if self.phase == "starting" and self.cancel_message is None:
+            self.early_input.append(message)  # answered once the process runs (or fails to start)
+            return
+        if not self._accepting_input():
+            message.reply.set_exception(Conflict(f"task {self.record.task_id} is ending and takes no more input"))
+            return
+        try:
+            if message.text is None:
+                if not self.closing:
+                    self._close()
+                message.reply.set_result("_close")
+                return
+            if self.closing:
+                message.reply.set_exception(
+                    Conflict(f"task {self.record.task_id} was closed and takes no more messages"))
+                return
+            name = self._get_inbox().put_message(message.text)
+        except OSError as exc:
+            logger.error("task %s: cannot write to the IPC directory: %s", self.record.task_id, exc,
+                         extra=task_fields(self.record))
+            message.reply.set_exception(exc)
+            return
+        # The agent has work again: it is not idle until its next answer (a pending idle timer finds that out).
+        self.idle_since = None
+        self._save_state()
+        message.reply.set_result(name)
+
+    def _get_inbox(self) -> IpcInbox:
+        if self.inbox is None:
+            self.inbox = IpcInbox(self.agent_files.ipc_input)
+        return self.inbox
+
+    def _close(self) -> None:
+        """Write ``_close``; once the agent has answered everything, it must exit within the close grace."""
+        self._get_inbox().close()
+        self.closing = True
+        self._save_state()
+        logger.info("task %s: wrote _close for the agent", self.record.task_id, extra=task_fields(self.record))
+        if self.idle_since is not None:
+            self._arm_close_grace()
+
+    # --- idle and close timers ------------------------------------------------------------------------------------
+    def _arm_idle(self, delay: float) -> None:
+        """Close the agent ``delay`` seconds from now unless it gets a message (one pending timer, as for the
+        timeout: a moved deadline is honoured when the timer fires)."""
+        self.idle_deadline = time.monotonic() + delay
+        if self.idle_timer is None:
+            self.idle_timer = self.services.reactor.call_later(delay, self.tell_later(_IdleDue()))
+
+    def on__idle_due(self, message: _IdleDue) -> None:
+        self.idle_timer = None
+        if not self._accepting_input() or self.closing or self.idle_since is None:
+            return  # ending, already closed, or busy with a message (its answer sets the clock again)
+        remaining = self.idle_deadline - time.monotonic()
+        if remaining > 0:
+            self.idle_timer = self.services.reactor.call_later(remaining, self.tell_later(_IdleDue()))
+            return
+        logger.info("task %s: agent idle for %gs; closing it", self.record.task_id,
+                    self.services.config.agent_idle_seconds, extra=task_fields(self.record))
+        try:
+            self._close()
+        except OSError as exc:  # cannot ask politely: stop it
+            logger.error("task %s: cannot write _close (%s); stopping the agent", self.record.task_id, exc,
+                         extra=task_fields(self.record))
+            self.stop_reason = f"idle, and _close could not be written ({exc.strerror or exc}): stopped"
+            self._terminate()
+
+    def _arm_close_grace(self) -> None:
+        if self.close_timer is None:
+            self.close_timer = self.services.reactor.call_later(
+                self.services.config.agent_close_grace_seconds, self.tell_later(_CloseGraceDue())
+            )
+
+    def on__close_grace_due(self, message: _CloseGraceDue) -> None:
+        if not self._accepting_input():
+            return
+        logger.info("task %s: agent still running %gs after _close; stopping it", self.record.task_id,
+                    self.services.config.agent_close_grace_seconds, extra=task_fields(self.record))
+        grace = self.services.config.agent_close_grace_seconds
+        self.stop_reason = f"the agent did not exit within {grace:g} s of _close and was stopped"
+        self._terminate()
+
+    def _cancel_timers(self) -> None:
+        super()._cancel_timers()
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+
+    # --- ending ------------------------------------------------------------------------------------------------
+    def _end(self, status: str, message: str, exit_code: int | None) -> None:
+        for early in self.early_input:  # the run never got going: nobody will read them
+            early.reply.set_exception(Conflict(f"task {self.record.task_id} ended before it could take input"))
+        self.early_input = []
+        super()._end(status, message, exit_code)
+
+    def _after_exit(self, outcome: ExitStatus | None) -> None:
+        """Read the rest of the output first: the last frame may decide the status."""
+        self.exit_outcome = outcome
+        self.phase = "draining"
+        if self.follower is None or self.drained:
+            self._end(*self._conclusion(outcome))
+        else:
+            self.follower.finish()
+
+    def on__drained(self, message: _Drained) -> None:
+        self.drained = True
+        if message.error is not None:  # frames after this point stay in stdout.log only
+            logger.error("task %s: reading the agent's output failed: %s", self.record.task_id, message.error,
+                         extra=task_fields(self.record))
+        if self.phase == "draining":
+            self._end(*self._conclusion(self.exit_outcome))
+
+    def _conclusion(self, outcome: ExitStatus | None) -> tuple[str, str, int | None]:
+        status, text, exit_code = super()._conclusion(outcome)
+        if self.internal_error or self.cancel_message is not None or (self.adopt and outcome is None):
+            return status, text, exit_code
+        if self.stop_reason is not None:  # checked first: a timeout after it is only a consequence
+            return "failed", self.stop_reason, exit_code
+        if self.timed_out:
+            return "failed", f"timed out: no output for {self.record.timeout_seconds:g} s", exit_code
+        last = self.outputs[-1] if self.outputs else {}  # the newest frame is never dropped
+        if last.get("status") == "error":
+            error = last.get("error")
+            return "failed", error if isinstance(error, str) and error else "the agent reported an error", exit_code
+        return status, text, exit_code
+
+    def _cleanup_work(
+        self, workspace: Workspace | None, status: str, message: str, exit_code: int | None
+    ) -> Callable[[], dict[str, Any]]:
+        cleanup = super()._cleanup_work(workspace, status, message, exit_code)
+        config = self.services.config
+        started = self.record.started_at
+        finished = utc_now()
+        summary = RunSummary(
+            task_id=self.record.task_id, run_id=self.record.run_id, group=self.group,
+            command=self._command(),
+            started_at=started, finished_at=finished,
+            duration_seconds=_parse_time(finished) - _parse_time(started) if started else None,
+            status=status, message=message, exit_code=exit_code, timed_out=self.timed_out,
+            frames=self.frames, invalid_frames=self.invalid_frames,
+            prompt_chars=len(self.request.prompt), prompt_bytes=len(self.request.prompt.encode()),
+            session_id=self.request.session_id, new_session_id=self.new_session_id,
+            prompt=self.request.prompt if config.log_prompts else None,
+        )
+        agent_files, stderr = self.agent_files, self.files.stderr
+        task_id, fields_for_log = self.record.task_id, task_fields(self.record)
+
+        def work() -> dict[str, Any]:
+            fields = cleanup()
+            agent_files.input.unlink(missing_ok=True)  # it holds the prompt; the store keeps the request
+            try:
+                write_run_log(agent_files.run_log, summary, stderr)
+            except OSError as exc:
+                logger.error("task %s: cannot write its run log: %s", task_id, exc, extra=fields_for_log)
+                return fields
+            return {**fields, "run_log": str(agent_files.run_log)}
+
+        return work
+
+    def _command(self) -> tuple[str, ...]:
+        try:
+            return command_for(self.services.config, self.request)
+        except Exception:
+            return ()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(), "group": self.group, "frames": self.frames,
+            "invalid_frames": self.invalid_frames, "closing": self.closing,
+            "idle_for_seconds": None if self.idle_since is None else round(time.time() - self.idle_since, 3),
+            "output_offset": self.record.extra.get("_output_offset", 0),
+        }
+
+    def on_handler_failure(self, message: Any) -> None:
+        if self.phase == "draining":  # the process is gone: end with what we have
+            exit_code = self.exit_outcome.exit_code if self.exit_outcome else None
+            self._end("failed", "internal error in the runner; see its log", exit_code)
+            return
+        super().on_handler_failure(message)
