@@ -157,6 +157,8 @@ def escaped_descendants(pid: int) -> list[int]:
         if fields[0] != "Z":
             children.setdefault(int(fields[1]), []).append(int(entry))
             groups[int(entry)] = int(fields[2])
+    if groups.get(pid) != pid:  # not (or no longer) the leader of its group: not our wrapper, touch nothing
+        return []
     found, todo = [], list(children.get(pid, ()))
     while todo:
         child = todo.pop()
