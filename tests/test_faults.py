@@ -295,6 +295,42 @@ def test_the_data_disk_full(make_runner: Callable[..., Runner], tmp_path: Path):
         subprocess.run(["umount", "-l", str(data)], check=True)
 
 
+def test_a_callback_outcome_that_cannot_be_written(make_runner: Callable[..., Runner], tmp_path: Path):
+    """The receiver answers while the disk is full: the CallbackActor cannot record the delivery, so it keeps the
+    event and sends it again later (same event id) instead of settling it in memory only; once space is back
+    every event is recorded delivered, in order."""
+    require_mount()
+    data = tmp_path / "small"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "none", str(data)], check=True)
+    receiver = CallbackReceiver()
+    receiver.hang = threading.Event()
+    runner = None
+    try:
+        runner = make_runner(data_dir=data / "data", mock_seconds=0.05, callback_timeout_seconds=60,
+                             callback_backoff_seconds=0.05)
+        assert runner.submit(task_id="cb", status_callback_url=receiver.url).status_code == 202
+        wait_for(lambda: receiver.hanging == 1, what="the first callback to reach the receiver")
+        fill(data / "filler")
+        receiver.hang.set()  # answered 200 now, with nowhere to write that it was
+        wait_for(lambda: len(receiver.for_task("cb")) >= 2, timeout=30, what="the event to be sent again")
+        assert runner.client.simulate_get("/health").json == {"status": "ok"}
+        (data / "filler").unlink()
+        record = wait_for(lambda: (r := runner.get("cb"))["status"] == "success" and len(r["callbacks"]) == 2 and all(
+            event["state"] == "delivered" for event in r["callbacks"]) and r, timeout=60, what="all delivered")
+        delivered = receiver.delivered("cb")
+        assert [item.body["sequence"] for item in delivered] == [1, 2]
+        assert [item.body["event_id"] for item in delivered] == [event["event_id"] for event in record["callbacks"]]
+        first = [item for item in receiver.for_task("cb") if item.body["sequence"] == 1]
+        assert len(first) >= 2 and len({item.body["event_id"] for item in first}) == 1  # sent again, same id
+        still_serving(runner, "next")
+    finally:
+        if runner is not None:
+            runner.stop()
+        receiver.close()
+        subprocess.run(["umount", "-l", str(data)], check=True)
+
+
 def test_a_daemon_that_leaves_the_process_group_is_stopped(make_runner: Callable[..., Runner], tmp_path: Path):
     """setsid takes a child out of the task's process group, so the group kill misses it; the wrapper is a child
     subreaper, so the escaped daemon is re-parented to it, and it stops what is left once the command ends."""
