@@ -107,7 +107,8 @@ class AgentTaskActor(TaskActor):
         self.files.create()
         cwd = workspace.prepare()
         spec = prepare_agent_spec(self.services.config, self.request, cwd, self.services.environment, self.files)
-        return ProcessLauncher(spec, self.files, self.services.reactor, self.services.config.kill_grace_seconds)
+        config = self.services.config
+        return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
 
     def _remaining_timeout(self) -> float:
         """After a restart the timeout counts from the last output, as it would have without the restart."""

@@ -8,6 +8,7 @@ asked messages (subclasses of :class:`Ask`) let exceptions travel back to the as
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import re
 import threading
@@ -22,6 +23,7 @@ from actors.messages import Describe
 logger = logging.getLogger(__name__)
 
 
+@functools.cache  # one regex per message type, not per message
 def _handler_name(message_type: type) -> str:
     """``FooBar`` → ``on_foo_bar``; a private ``_FooBar`` (an actor's message to itself) → ``on__foo_bar``."""
     name = message_type.__name__

@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from actors.base import Actor
 from actors.messages import CallbackQueued
-from host_runner.callbacks import DELIVERED, FAILED, PENDING, Delivery, Outcome, attempt, backoff_delay, receiver_of
+from host_runner.callbacks import (
+    DELIVERED, FAILED, PENDING, Delivery, Outcome, attempt, backoff_delay, new_session, receiver_of,
+)
 from host_runner.config import Config
 from host_runner.errors import StoreUnavailable
 from host_runner.logs import redact_url, task_fields
@@ -191,7 +191,7 @@ class CallbackActor(Actor):
         """Worker thread: one HTTP attempt, reported back to the actor."""
         session = getattr(self.sessions, "session", None)
         if session is None:
-            session = self.sessions.session = requests.Session()
+            session = self.sessions.session = new_session()
         try:
             outcome = attempt(session, delivery, self.config.callback_secret, self.config.callback_timeout_seconds)
         except Exception as exc:  # a bug here must not leave the run waiting forever

@@ -54,6 +54,7 @@ class ListTasks:
     status: str | None = None
     project_id: str | None = None
     limit: int = 100
+    brief: bool = False  # without output tails and agent outputs (see Store.list)
 
 
 @dataclass(frozen=True)

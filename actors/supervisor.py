@@ -159,7 +159,8 @@ class SupervisorActor(Actor):
             return SubmitResult(existing, created=False)
         key = (request.task_id, request.run_id)
         admission = message.admission or Admission(claims_for(request))
-        self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # raises Conflict naming the holder
+        if admission.claims or admission.verify is not None:  # nothing to reserve, nothing to ask (most tasks)
+            self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # Conflict names the holder
         now = utc_now()
         # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
         # A docker-sandbox runs its sandbox's command: no executor applies ("docker").
@@ -304,18 +305,21 @@ class SupervisorActor(Actor):
         return self._shown(record) if record is not None else None
 
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
-        records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit)
+        records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit,
+                                  brief=message.brief)
         positions = self._queue_positions() if any(record.status == "queued" for record in records) else {}
-        return [self._present(record, positions) for record in records]
+        return [self._present(record, positions, tails=not message.brief) for record in records]
 
-    def _present(self, record: TaskRecord, positions: dict[Key, dict[str, int]] | None = None) -> TaskRecord:
-        """A record as reads show it: live output tails while running, the queue position while queued."""
+    def _present(self, record: TaskRecord, positions: dict[Key, dict[str, int]] | None = None, *,
+                 tails: bool = True) -> TaskRecord:
+        """A record as reads show it: live output tails while running (unless ``tails`` is False), the queue
+        position while queued."""
         if record.status == "queued":
             if positions is None:
                 positions = self._queue_positions()
             position = positions.get(record.key)
             return replace(record, extra={**record.extra, **position}) if position else record
-        return self._with_live_tails(record)
+        return self._with_live_tails(record) if tails else record
 
     def _queue_positions(self) -> dict[Key, dict[str, int]]:
         """``queue_position``: 1 + the queued tasks submitted before it; ``group_queue_position``: the same

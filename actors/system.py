@@ -19,6 +19,7 @@ from host_runner.config import Config
 from host_runner.containers import prepare_sandboxes
 from host_runner.reactor import Reactor
 from host_runner.store import Store
+from host_runner.wrappers import prepare_wrapper
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class ActorSystem:
         self.store = Store(self.config.db_path)
         # Before the supervisor re-adopts anything: the sweep keeps exactly the containers it will adopt.
         self.config = prepare_sandboxes(self.config, self.store, self.environment)
+        self.config = prepare_wrapper(self.config)
         self.reactor = Reactor()
         self.reactor.start()
         self.registry = WorktreeRegistryActor.start()

@@ -181,7 +181,7 @@ class TaskActor(Actor):
         if self.record.executor == "mock":
             return MockLauncher(self.request.prompt, self.files, self.services.reactor, config.mock_seconds)
         spec = build_process_spec(config, self.request, cwd, self.services.environment)
-        return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds)
+        return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
 
     def on__started(self, message: _Started) -> None:
         self.workspace = message.workspace

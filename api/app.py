@@ -19,6 +19,7 @@ from api.logs import FollowerSlots, TaskLogsResource
 from api.metrics import MetricsResource, RunnerCollector, metrics_registry
 from api.openapi import OpenApiResource
 from api.resources import HealthResource, TaskResource, TasksResource
+from api.ui import DashboardResource
 from host_runner.config import Config, load_config
 from host_runner.errors import StoreUnavailable
 from host_runner.logs import configure_logging as _configure_logging
@@ -65,6 +66,10 @@ def create_api(
     app.add_route("/metrics", MetricsResource(metrics_registry(RunnerCollector(supervisor, callbacks, config,
                                                                                followers))))
     app.add_route("/openapi.json", OpenApiResource())
+    dashboard = DashboardResource()
+    app.add_route("/", dashboard)
+    app.add_route("/ui", dashboard)
+    app.add_route("/ui/{name}", dashboard, suffix="asset")
     return app
 
 

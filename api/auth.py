@@ -1,4 +1,5 @@
-"""Bearer-token authentication for every route except ``/health``."""
+"""Bearer-token authentication for every route except ``/health`` and the dashboard's static files (which hold
+no data: see api/ui)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import hmac
 import falcon
 
 from api.errors import ApiError
+from api.ui import PUBLIC_PATHS as DASHBOARD_PATHS, PUBLIC_PREFIX as DASHBOARD_PREFIX
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", *DASHBOARD_PATHS})
 
 
 class TokenAuth:
@@ -18,7 +20,7 @@ class TokenAuth:
         self.expected = token.encode("utf-8")
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if req.path in OPEN_PATHS:
+        if req.path in OPEN_PATHS or req.path.startswith(DASHBOARD_PREFIX):
             return
         header = req.get_header("Authorization") or ""
         scheme, _, supplied = header.partition(" ")

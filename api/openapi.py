@@ -193,7 +193,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["tasks", "count"],
-        "properties": {"tasks": {"type": "array", "items": ref("TaskRecord")}, "count": {"type": "integer"}},
+        "properties": {"tasks": {"type": "array", "items": {"oneOf": [ref("TaskRecord"), ref("TaskBrief")]}},
+                       "count": {"type": "integer"}},
     },
     "Health": {
         "type": "object",
@@ -300,6 +301,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 
+# GET /tasks?brief=true: a TaskRecord without its output tails and agent outputs (api.resources.BRIEF_OMITS).
+_BRIEF_OMITS = ("stdout", "stderr", "outputs")
+SCHEMAS["TaskBrief"] = {
+    "type": "object",
+    "description": "A task's newest run as GET /tasks?brief=true lists it: the record without stdout, stderr and "
+                   "agent outputs (read those from GET /tasks/{task_id} or its logs).",
+    "additionalProperties": False,
+    "required": [name for name in SCHEMAS["TaskRecord"]["required"] if name not in _BRIEF_OMITS],
+    "properties": {name: schema for name, schema in SCHEMAS["TaskRecord"]["properties"].items()
+                   if name not in _BRIEF_OMITS},
+}
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -337,6 +350,7 @@ LOG_HEADERS = {
 }
 BINARY: dict[str, Any] = {"application/octet-stream": {}}  # OpenAPI 3.1: raw bytes need no schema
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
+HTML = {"text/html": {"schema": {"type": "string"}}}
 
 OPERATIONS: list[Operation] = [
     Operation("post", "/tasks/submit", "submitTask", "Submit a task (the original host-runner's path)",
@@ -357,7 +371,10 @@ OPERATIONS: list[Operation] = [
               parameters=(query("status", {"enum": list(STATUSES)}, "only this status"),
                           query("project_id", STRING, "only this workspace.project_id"),
                           query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                                "at most this many"))),
+                                "at most this many"),
+                          query("brief", {"type": "boolean", "default": False},
+                                "leave out stdout, stderr and agent outputs (TaskBrief records): for polling "
+                                "many tasks, as the dashboard does"))),
     Operation("get", "/tasks/{task_id}", "getTask", "The task's newest run (output tails live while running)",
               {200: ("the record", "TaskRecord"), 404: ("no such task", "Error")}, parameters=(TASK_ID,)),
     Operation("post", "/tasks/{task_id}/cancel", "cancelTask",
@@ -409,6 +426,20 @@ OPERATIONS: list[Operation] = [
     Operation("get", "/openapi.json", "openapi", "This document",
               {200: ("the OpenAPI 3.1 document", {"application/json": {"schema": {
                   "type": "object", "required": ["openapi", "info", "paths"]}}})}, asks_actor=False),
+    Operation("get", "/", "dashboard", "The dashboard page (HTML); never needs the token",
+              {200: ("the page: it asks for the token and sends it as a bearer header on its API calls", HTML)},
+              asks_actor=False, public=True,
+              description="A static shell with no data in it; everything it shows comes from the token-protected "
+                          "routes. Served without the token because a browser cannot send a bearer header when "
+                          "it opens a link, and a token in the URL would leak into history and logs."),
+    Operation("get", "/ui", "dashboardAlias", "The dashboard page (same as GET /); never needs the token",
+              {200: ("the page", HTML)}, asks_actor=False, public=True),
+    Operation("get", "/ui/{name}", "dashboardAsset", "The dashboard's script (app.js) or stylesheet (app.css)",
+              {200: ("the file", {"text/javascript": {}, "text/css": {}}),
+               404: ("no such file", "Error")},
+              parameters=({"name": "name", "in": "path", "required": True, "schema": STRING,
+                           "description": "app.js or app.css"},),
+              asks_actor=False, public=True),
     Operation("get", "/health", "health", "Liveness; never needs the token",
               {200: ("alive", "Health")}, asks_actor=False, public=True),
 ]

@@ -82,12 +82,14 @@ class TasksResource:
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None
         try:
-            # A retry gets its run back before the world is checked: its own worktree may fill the path now.
-            existing = ask(self.supervisor, CheckSubmit(request))
-            if existing is not None:
-                resp.location = f"/tasks/{request.task_id}"
-                render(resp, falcon.HTTP_200, existing.to_public())
-                return
+            if request.execution_mode == "isolated-worktree":
+                # A retry gets its run back before the world is checked: its own worktree may fill the path now.
+                # (Submit checks for a retry too, so the other modes save this round trip.)
+                existing = ask(self.supervisor, CheckSubmit(request))
+                if existing is not None:
+                    resp.location = f"/tasks/{request.task_id}"
+                    render(resp, falcon.HTTP_200, existing.to_public())
+                    return
             admission = admission_for(request)  # may ask git: here in the request thread, not in an actor
             result: SubmitResult = ask(self.supervisor, Submit(request, admission))
         except Conflict as exc:
@@ -109,8 +111,21 @@ class TasksResource:
             limit = req.get_param_as_int("limit", min_value=1, max_value=1000, default=100)
         except falcon.HTTPInvalidParam:
             raise validation_error("limit", "must be an integer between 1 and 1000") from None
-        records = ask(self.supervisor, ListTasks(status, req.get_param("project_id"), limit))
-        render(resp, falcon.HTTP_200, {"tasks": [record.to_public() for record in records], "count": len(records)})
+        try:
+            brief = req.get_param_as_bool("brief", default=False)
+        except falcon.HTTPInvalidParam:
+            raise validation_error("brief", "must be true or false") from None
+        records = ask(self.supervisor, ListTasks(status, req.get_param("project_id"), limit, brief))
+        shown = [record.to_public() for record in records]
+        if brief:
+            for data in shown:  # the store left them empty; absent says "not in this view", not "no output"
+                for key in BRIEF_OMITS:
+                    data.pop(key, None)
+        render(resp, falcon.HTTP_200, {"tasks": shown, "count": len(shown)})
+
+
+# What ``GET /tasks?brief=true`` leaves out of each record (the dashboard reads them from one task's record).
+BRIEF_OMITS = ("stdout", "stderr", "outputs")
 
 
 class TaskResource:

@@ -17,7 +17,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos",
-           "observability", "callback_latency", "agent"]
+           "observability", "callback_latency", "agent", "dashboard"]
+# The dashboard bench drives headless Chromium (apt-get install chromium chromium-driver); without it, it is
+# left out of the run and its last figures are shown.
+BROWSER = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
 
 
 def load(name: str) -> dict:
@@ -53,8 +56,13 @@ def rows() -> list[tuple[str, str, str, str]]:
     if s := load("scale"):
         add(f"{s['tasks']} concurrent tasks: worker RSS", f"{s['rss_busy_mib']:.0f} MiB ({s['threads_busy']} threads)",
             "≤ 300 MB", s["rss_busy_mib"] <= 286)
-        add(f"{s['tasks']} concurrent tasks: GET p99", f"{s['get_p99_ms']:.1f} ms (p50 {s['get_p50_ms']:.1f})",
-            "≤ 50 ms", s["get_p99_ms"] <= 50)
+        if w := s.get("wrk_reads"):  # judged on the C client's view; the Python clients' own CPU is beside it
+            add(f"{s['tasks']} concurrent tasks: GET p99 (wrk, 16 conn.)", f"{w['p99_ms']:.1f} ms (p50 "
+                f"{w['p50_ms']:.1f}, {w['requests_per_second']:.0f} req/s; 16 Python clients: p99 "
+                f"{s['get_p99_ms']:.1f})", "≤ 50 ms", w["p99_ms"] <= 50)
+        else:
+            add(f"{s['tasks']} concurrent tasks: GET p99", f"{s['get_p99_ms']:.1f} ms (p50 {s['get_p50_ms']:.1f})",
+                "≤ 50 ms", s["get_p99_ms"] <= 50)
         add(f"{s['tasks']} concurrent tasks: all running / all gone", f"{s['seconds_to_all_running']:.1f} s / "
             f"{s['seconds_cancel_all_to_gone']:.1f} s, {s['processes_left']} left", "nothing left",
             s["processes_left"] == 0)
@@ -85,6 +93,14 @@ def rows() -> list[tuple[str, str, str, str]]:
             f"{v['submit_to_terminal_callback_s']:.1f} s", "—", None)
         add("agent: message → answer callback, median", f"{v['message_round_trip']['median_ms']:.0f} ms "
             f"(p99 {v['message_round_trip']['p99_ms']:.0f})", "—", None)
+    if d := load("dashboard"):
+        if "task_list" in d:
+            add(f"dashboard, {d['tasks']} tasks: polled list", f"{d['task_list']['brief']['bytes'] / 1024:.0f} KiB in "
+                f"{d['task_list']['brief']['fetch_ms_median']:.0f} ms (full list "
+                f"{d['task_list']['full']['bytes'] / 1048576:.1f} MiB)", "—", None)
+        add(f"dashboard, {d['tasks']} tasks: API round / redraw, median",
+            f"{d['api_round_ms']['median']:.0f} ms / {d['render_ms']['median']:.0f} ms "
+            f"({d['table_rows_drawn']} rows drawn)", "—", None)
     return out
 
 
@@ -98,6 +114,9 @@ def main() -> None:
     if "--summary" not in sys.argv:
         for name in SCRIPTS:
             print(f"\n===== {name} =====", flush=True)
+            if name == "dashboard" and not all(path.exists() for path in BROWSER):
+                print("skipped: no chromium / chromedriver (the last figures are kept)")
+                continue
             subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
     print("\n===== summary =====")
     for what, figure, target, met in rows():

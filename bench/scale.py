@@ -3,7 +3,11 @@ thread count, ``GET /tasks/{id}`` p50/p99 while they run, then cancel all and ti
 
 from __future__ import annotations
 
+import os
 import random
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,6 +33,33 @@ def threads_of(pid: int) -> int:
         if line.startswith("Threads:"):
             return int(line.split()[1])
     return 0
+
+
+WRK_SCRIPT = """
+local ids = {}
+for line in io.lines(os.getenv("HOST_RUNNER_BENCH_IDS")) do ids[#ids + 1] = line end
+math.randomseed(os.time())
+request = function() return wrk.format("GET", "/tasks/" .. ids[math.random(#ids)]) end
+"""
+
+
+def wrk_reads(base: str, names: list[str], scratch: Path) -> dict[str, float] | None:
+    """GET /tasks/{random id} with wrk (a C client: the Python client's own CPU competes with the runner on a
+    2-core machine and inflates its figures): 10 s, 16 connections. None when wrk is not installed."""
+    if shutil.which("wrk") is None:
+        return None
+    (scratch / "ids.txt").write_text("\n".join(names) + "\n")
+    (scratch / "reads.lua").write_text(WRK_SCRIPT)
+    output = subprocess.run(["wrk", "-t2", f"-c{CLIENTS}", "-d10", "--latency", "-s", str(scratch / "reads.lua"),
+                             base], capture_output=True, text=True, check=True,
+                            env=dict(os.environ, HOST_RUNNER_BENCH_IDS=str(scratch / "ids.txt"))).stdout
+    if re.search(r"Non-2xx", output):
+        raise RuntimeError(f"wrk saw errors:\n{output}")
+    figures = {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for label, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        found = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", output)
+        figures[key] = float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+    return figures
 
 
 def main() -> None:
@@ -66,6 +97,7 @@ def main() -> None:
 
             with ThreadPoolExecutor(CLIENTS) as pool:
                 reads = list(pool.map(timed_get, random.choices(names, k=2000)))
+            wrk = wrk_reads(base, names, Path(scratch))
             pgids = {session().get(f"{base}/tasks/{name}", timeout=60).json()["pid"] for name in names}
             cancel_started = time.perf_counter()
             with ThreadPoolExecutor(CLIENTS) as pool:
@@ -83,13 +115,15 @@ def main() -> None:
         ("worker threads idle → busy", f"{threads_idle} → {threads_busy}"),
         ("GET /tasks/{id} while running", f"p50 {percentile(reads, 0.5) * 1000:.1f} ms  "
                                           f"p99 {percentile(reads, 0.99) * 1000:.1f} ms  (target p99 ≤ 50 ms)"),
+        ("same, wrk (C client), 10 s", "wrk not installed" if wrk is None else
+         f"p50 {wrk['p50_ms']:.1f} ms  p99 {wrk['p99_ms']:.1f} ms  {wrk['requests_per_second']:.0f} req/s"),
         ("cancel all → no process left", f"{to_gone:.1f} s, {left} left"),
     ])
     write_result("scale", {
         "tasks": TASKS, "seconds_to_all_running": to_running, "rss_idle_mib": rss_idle / 1024,
         "rss_busy_mib": rss_busy / 1024, "threads_idle": threads_idle, "threads_busy": threads_busy,
         "get_p50_ms": percentile(reads, 0.5) * 1000, "get_p99_ms": percentile(reads, 0.99) * 1000,
-        "seconds_cancel_all_to_gone": to_gone, "processes_left": left,
+        "seconds_cancel_all_to_gone": to_gone, "processes_left": left, "wrk_reads": wrk,
     })
 
 

@@ -83,6 +83,11 @@ class Config:
     agent_cmd: tuple[str, ...] | None = None
     agent_idle_seconds: float = 1800.0
     agent_close_grace_seconds: float = 60.0
+    #: Which wrapper starts task processes: ``native`` (host_runner/wrapper.c, built with ``cc`` at start),
+    #: ``python`` (host_runner/wrapper.py), or ``auto`` (native when a C compiler is there, else python).
+    wrapper: str = "auto"
+    #: The argv prefix that starts the wrapper; settled by :func:`host_runner.wrappers.prepare_wrapper` at start.
+    wrapper_argv: tuple[str, ...] | None = None
 
     @property
     def db_path(self) -> Path:
@@ -237,6 +242,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                            _number(float, 0, 3_600), "seconds 0..3600"),
         api_token=_read(env, "HOST_RUNNER_API_TOKEN", None, str, "a token"),
         shutdown=_read(env, "HOST_RUNNER_SHUTDOWN", defaults.shutdown, _choice(("leave", "cancel")), "leave or cancel"),
+        wrapper=_read(env, "HOST_RUNNER_WRAPPER", defaults.wrapper, _choice(("auto", "native", "python")),
+                      "auto, native or python"),
         cleanup_worktree=_read(env, "HOST_RUNNER_CLEANUP_WORKTREE", defaults.cleanup_worktree, _bool, "true or false"),
         callback_timeout_seconds=_read(env, "HOST_RUNNER_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds,
                                        _number(float, 0.1, 300), "seconds 0.1..300"),

@@ -191,7 +191,7 @@ class ContainerLauncher(_ContainerRun):
         self.container_id = container_id
         spec = ProcessSpec(argv=(self.cli.resolve(), "start", "--attach", container_id), env=self.cli.env, cwd=self.cwd)
         try:
-            self.spawned = spawn(spec, self.files)
+            self.spawned = spawn(spec, self.files, self.config.wrapper_argv, self.config.kill_grace_seconds)
         except BaseException:
             self.cli.remove_quietly(container_id)
             raise

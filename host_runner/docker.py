@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -137,10 +138,24 @@ class DockerCli:
         if not containers:
             return
         result = self.run(["rm", "--force", "--", *containers])
-        if result.returncode != 0:
-            missing = all("no such container" in line.lower() for line in result.stderr.splitlines() if line.strip())
-            if not missing:
-                raise DockerError(explain_failure("rm", result.stderr))
+        if result.returncode == 0:
+            return
+        lines = [line.lower() for line in result.stderr.splitlines() if line.strip()]
+        if all("no such container" in line or "already in progress" in line for line in lines):
+            if any("already in progress" in line for line in lines):
+                # Another rm (a cancel racing the client's exit) is removing it: done only once it is gone,
+                # so that a terminal record never describes a container that still exists.
+                self._wait_until_gone(containers)
+            return
+        raise DockerError(explain_failure("rm", result.stderr))
+
+    def _wait_until_gone(self, containers: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + self.timeout
+        for container in containers:
+            while self.inspect_state(container) is not None:
+                if time.monotonic() > deadline:
+                    raise DockerError(f"container {container} is still being removed after {self.timeout:g} s")
+                time.sleep(0.1)
 
     def remove_quietly(self, *containers: str) -> bool:
         """:meth:`remove`, logging instead of raising; True if it worked."""

@@ -96,13 +96,15 @@ class _GroupLauncher:
 class ProcessLauncher(_GroupLauncher):
     """Starts the task's command under the wrapper, in a new session."""
 
-    def __init__(self, spec: ProcessSpec, files: RunFiles, reactor: Reactor, kill_grace: float) -> None:
+    def __init__(self, spec: ProcessSpec, files: RunFiles, reactor: Reactor, kill_grace: float,
+                 wrapper: tuple[str, ...] | None = None) -> None:
         super().__init__(files, reactor, kill_grace)
         self.spec = spec
+        self.wrapper = wrapper
         self.spawned: Spawned | None = None
 
     def start(self) -> Launched:
-        self.spawned = spawn(self.spec, self.files, self.kill_grace)
+        self.spawned = spawn(self.spec, self.files, self.wrapper, self.kill_grace)
         self.pid = self.spawned.popen.pid
         return Launched(pid=self.pid, pid_start_ticks=start_ticks(self.pid))
 

@@ -13,10 +13,13 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 WRAPPER = Path(__file__).with_name("wrapper.py")
+#: The argv prefix of the Python wrapper; :mod:`host_runner.wrappers` may settle on the native build instead.
+PYTHON_WRAPPER: tuple[str, ...] = (sys.executable, "-I", "-S", str(WRAPPER))
 TAIL_BYTES = 64 * 1024
 
 
@@ -102,15 +105,15 @@ class Spawned:
             self._go_fd = None
 
 
-def spawn(spec: ProcessSpec, files: RunFiles, grace: float = 5.0) -> Spawned:
+def spawn(spec: ProcessSpec, files: RunFiles, wrapper: Sequence[str] | None = None, grace: float = 5.0) -> Spawned:
     """Start the wrapper for ``spec`` in a new session; stdout/stderr are appended to the run's files.
 
-    The command itself starts only when :meth:`Spawned.release` is called. ``grace``: how long the wrapper lets
-    daemons that left the group live after SIGTERM, once the command ended (see :mod:`host_runner.wrapper`).
+    ``wrapper`` is the argv prefix that starts it (``Config.wrapper_argv``; the Python wrapper when None).
+    ``grace``: how long the wrapper lets daemons that left the group live after SIGTERM, once the command ended
+    (see :mod:`host_runner.wrapper`). The command itself starts only when :meth:`Spawned.release` is called.
     """
     go_read, go_write = os.pipe()
-    argv = [sys.executable, "-I", "-S", str(WRAPPER), str(files.exit_status), str(go_read), f"{grace:g}",
-            *spec.argv]
+    argv = [*(wrapper or PYTHON_WRAPPER), str(files.exit_status), str(go_read), f"{grace:g}", *spec.argv]
     stdin_path = spec.stdin_path or Path(os.devnull)
     try:
         with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:

@@ -46,7 +46,12 @@ class ScratchWorkspace:
         return {}
 
     def cleanup(self) -> dict[str, Any]:
-        shutil.rmtree(self.path, ignore_errors=True)
+        try:
+            self.path.rmdir()  # usually still empty: one syscall instead of rmtree's walk
+        except FileNotFoundError:
+            pass
+        except OSError:
+            shutil.rmtree(self.path, ignore_errors=True)
         return {}
 
 

@@ -62,3 +62,42 @@ def test_a_slow_receiver_does_not_delay_the_task(make_runner, receiver: Callback
     assert receiver.for_task("slowcb") == []  # the receiver is still busy with the first event
     events = wait_for(lambda: len(receiver.for_task("slowcb")) == 2 and receiver.for_task("slowcb"), timeout=15)
     assert [event.body["status"] for event in events] == ["running", "success"]
+
+
+def test_attempts_use_the_environment_proxy_but_never_netrc(tmp_path, monkeypatch):
+    """Sessions do not re-read the environment per request, yet HTTP_PROXY/NO_PROXY still apply (read once per
+    receiver), and ~/.netrc credentials never reach a receiver."""
+    import http.server
+    import threading
+
+    from host_runner.callbacks import Delivery, attempt, environment_settings, new_session
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    (tmp_path / ".netrc").write_text("machine receiver.example login user password secret\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    environment_settings.cache_clear()
+    try:
+        delivery = Delivery("e1", "http://receiver.example/cb", None, "{}", 1)
+        outcome = attempt(new_session(), delivery, None, 5)
+        assert outcome.delivered, outcome
+        assert seen == [("http://receiver.example/cb", None)]  # through the proxy, no netrc credentials
+    finally:
+        environment_settings.cache_clear()
+        proxy.shutdown()
+        proxy.server_close()

@@ -76,6 +76,8 @@ def test_every_operation_answers_as_documented(make_runner, tmp_path: Path):
     call("POST", "/tasks", "/tasks", 202, json={**body, "run_id": "r2"})
     call("GET", "/tasks", "/tasks", 200, params={"status": "success", "limit": 5})
     call("GET", "/tasks", "/tasks", 422, params={"limit": 0})
+    call("GET", "/tasks", "/tasks", 200, params={"brief": "true"})  # TaskBrief records
+    call("GET", "/tasks", "/tasks", 422, params={"brief": "maybe"})
     call("GET", "/tasks/doc", "/tasks/{task_id}", 200)
     call("GET", "/tasks/none", "/tasks/{task_id}", 404)
     call("POST", "/tasks/doc/cancel", "/tasks/{task_id}/cancel", 200)
@@ -98,6 +100,11 @@ def test_every_operation_answers_as_documented(make_runner, tmp_path: Path):
     call("GET", "/metrics", "/metrics", 200)
     call("GET", "/openapi.json", "/openapi.json", 200)
     call("GET", "/health", "/health", 200, headers={})
+    call("GET", "/", "/", 200, headers={})  # the dashboard's shell holds no data: no token needed
+    call("GET", "/ui", "/ui", 200, headers={})
+    call("GET", "/ui/app.js", "/ui/{name}", 200, headers={})
+    call("GET", "/ui/app.css", "/ui/{name}", 200, headers={})
+    call("GET", "/ui/nothing.js", "/ui/{name}", 404, headers={})
     for operation in OPERATIONS:
         if not operation.public:
             path = operation.path.replace("{task_id}", "doc")
