@@ -180,6 +180,9 @@ static void signal_all(const pid_t *pids, int count, int signum) {
 
 /* TERM the descendants that left the group, KILL what is left after `grace` seconds, reap them. */
 static void stop_escaped(double grace) {
+    reap();
+    if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+        return;  /* no child at all, so no descendant either (orphans would be ours): no /proc scan */
     pid_t *pids = NULL;
     int count = escaped(&pids);
     if (count > 0) {

@@ -111,6 +111,11 @@ def _signal_all(pids: list, signum: int) -> None:
 
 def _stop_escaped(grace: float) -> None:
     """TERM the descendants that left the group, KILL what is left after ``grace`` seconds, reap them."""
+    _reap()
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return  # no child at all, so no descendant either (orphans would be ours): no /proc scan
     escaped = _escaped_descendants()
     if escaped:
         _signal_all(escaped, signal.SIGTERM)
