@@ -1,10 +1,11 @@
 # make run  — start the service (creates .venv from requirements.txt on first use)
 # make test — run the test suite in the same venv
+# make soak — the long variants: API fuzzing with thousands of examples, then bench/soak.py (10,000 tasks)
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench soak clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/run_all.py
+
+SOAK_FUZZ_EXAMPLES ?= 1000
+SOAK_ARGS ?=
+soak: $(STAMP)
+	HOST_RUNNER_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest -q tests/test_fuzz_api.py
+	$(VENV)/bin/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

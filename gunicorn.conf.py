@@ -19,7 +19,7 @@ except ConfigError as exc:  # refuse to start, saying which variable is wrong
 
 bind = _config.bind
 workers = 1
-worker_class = "gthread"
+worker_class = "api.gunicorn_worker.JsonErrorThreadWorker"  # gthread, with its own errors as JSON
 threads = int(os.environ.get("HOST_RUNNER_THREADS", "16"))
 if _config.max_log_followers >= threads:  # followers hold request threads: some must stay for the API
     print(f"host-runner: HOST_RUNNER_MAX_LOG_FOLLOWERS={_config.max_log_followers} must be below "

@@ -28,6 +28,7 @@ from host_runner.callbacks import (
     DELIVERED, FAILED, PENDING, Delivery, Outcome, attempt, backoff_delay, new_session, receiver_of,
 )
 from host_runner.config import Config
+from host_runner.errors import StoreUnavailable
 from host_runner.logs import redact_url, task_fields
 from host_runner.reactor import Reactor
 from host_runner.stats import CallbackStats
@@ -211,6 +212,20 @@ class CallbackActor(Actor):
         queue.last_error = outcome.error or queue.last_error
         self.stats.attempted(outcome.delivered)
         lane.failing = not outcome.delivered and outcome.retryable
+        try:
+            self._record_outcome(message, queue, event, outcome)
+        except StoreUnavailable as exc:
+            # The outcome cannot be written (a full disk): keep the head and send it again later (same event id,
+            # so a receiver that got it already can tell), rather than settle it only in memory.
+            delay = backoff_delay(queue.attempts, self.config.callback_backoff_seconds,
+                                  self.config.callback_backoff_max_seconds)
+            logger.warning("callback %s #%d of task %s: %s; trying again in %.2fs", event.status, event.sequence,
+                           event.task_id, exc, delay, extra=task_fields(message.run))
+            self.reactor.call_later(delay, self.tell_later(_RetryDue(message.run, event.event_id)))
+        self._dispatch()
+
+    def _record_outcome(self, message: _Attempted, queue: RunQueue, event: OutboxEvent, outcome: Outcome) -> None:
+        """Persist the attempt's outcome, then settle the head or schedule its retry."""
         if outcome.delivered:
             self.store.record_callback_attempt(event.event_id, state=DELIVERED, attempts=queue.attempts,
                                                last_error=None)
@@ -233,7 +248,6 @@ class CallbackActor(Actor):
                            event.sequence, event.task_id, event.run_id, queue.attempts, outcome.error,
                            extra=task_fields(message.run))
             self._finish(message.run, delivered=False)
-        self._dispatch()
 
     def on__retry_due(self, message: _RetryDue) -> None:
         queue = self.runs.get(message.run)

@@ -264,11 +264,13 @@ class SupervisorActor(Actor):
             return CancelResult(self._shown(record) if record is not None else None, None)
         key = record.key
         if key in self.queued_requests:  # never started: end it here
-            request = self.queued_requests.pop(key)
-            self.queue.remove(key)
+            request = self.queued_requests[key]
             now = utc_now()
             record = record.evolve(status="canceled", message=message.message, finished_at=now)
+            # Persisted first: if the store cannot be written (StoreUnavailable), the task stays queued.
             event = self.store.update(record, callback_url=request.status_callback_url)
+            del self.queued_requests[key]
+            self.queue.remove(key)
             if event is not None:
                 tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
             self.registry.tell(Release(key))

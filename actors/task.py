@@ -23,6 +23,7 @@ from actors.base import Actor, tell_if_alive
 from actors.messages import CallbackQueued, Cancel, ClaimsFreed, TaskEnded
 from host_runner.config import Config
 from host_runner.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
+from host_runner.errors import StoreUnavailable
 from host_runner.executors import LaunchError, build_process_spec
 from host_runner.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
 from host_runner.logs import bind_log_context
@@ -72,6 +73,16 @@ class _KillNow:
 
 
 @dataclass(frozen=True)
+class _RetryRecord:
+    pass
+
+
+#: Retrying the terminal record while the store cannot be written (a full disk): first and longest delay.
+RECORD_RETRY_FIRST_SECONDS = 0.5
+RECORD_RETRY_MAX_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
 class _CleanedUp:
     status: str
     message: str
@@ -112,6 +123,7 @@ class TaskActor(Actor):
         self.timeout_timer: Timer | None = None
         self.timeout_deadline = 0.0  # time.monotonic() value; may move later while its timer is pending
         self.wait_for_start: Callable[[float], Any] | None = None
+        self.record_retry_delay = RECORD_RETRY_FIRST_SECONDS
 
     # --- starting -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -188,11 +200,18 @@ class TaskActor(Actor):
         launched = message.launched
         if not self.adopt:
             prepared = self.workspace.record_fields() if self.workspace is not None else {}
-            self._transition(
-                status="running", message="running", started_at=utc_now(), pid=launched.pid,
-                pid_start_ticks=launched.pid_start_ticks, container_id=launched.container_id,
-                extra={**self.record.extra, **prepared},
-            )
+            try:
+                self._transition(
+                    status="running", message="running", started_at=utc_now(), pid=launched.pid,
+                    pid_start_ticks=launched.pid_start_ticks, container_id=launched.container_id,
+                    extra={**self.record.extra, **prepared},
+                )
+            except StoreUnavailable as exc:
+                # Not released, so the command never runs: a run the store does not know of must not exist.
+                logger.warning("task %s not started: %s", self.record.task_id, exc)
+                self.launcher.stop(force=True)
+                self._end("failed", f"not started: {exc}", None)
+                return
         # Only now, with the pid on disk, may the command begin: a runner killed before this point leaves a
         # wrapper that exits without running anything, and the task is queued again on restart.
         self.launcher.release()
@@ -309,13 +328,40 @@ class TaskActor(Actor):
     def on__cleaned_up(self, message: _CleanedUp) -> None:
         self.phase = "done"
         self.services.supervisor.tell(ClaimsFreed(self.record.key))
-        self._transition(
-            status=message.status, message=message.message, exit_code=message.exit_code, finished_at=utc_now(),
-            stdout=read_tail(self.files.stdout), stderr=read_tail(self.files.stderr),
-            extra={**self.record.extra, **message.fields},
-        )
-        logger.info("task %s run %s ended %s: %s", self.record.task_id, self.record.run_id, message.status,
-                    message.message)
+        try:
+            self._transition(
+                status=message.status, message=message.message, exit_code=message.exit_code,
+                finished_at=utc_now(), stdout=read_tail(self.files.stdout), stderr=read_tail(self.files.stderr),
+                extra={**self.record.extra, **message.fields},
+            )
+        except StoreUnavailable as exc:
+            # Nothing is lost: the end stays in memory (the slot stays taken) and is written once it can be.
+            self.phase = "recording"
+            logger.warning("task %s ended %s but %s; retrying", self.record.task_id, message.status, exc)
+            self._retry_record_later()
+            return
+        self._ended()
+
+    def _retry_record_later(self) -> None:
+        self.timers.append(self.services.reactor.call_later(self.record_retry_delay, self.tell_later(_RetryRecord())))
+        self.record_retry_delay = min(self.record_retry_delay * 2, RECORD_RETRY_MAX_SECONDS)
+
+    def on__retry_record(self, message: _RetryRecord) -> None:
+        if self.phase != "recording":
+            return
+        try:
+            self._persist()
+        except StoreUnavailable:
+            self._retry_record_later()
+            return
+        logger.info("task %s: its end is recorded now", self.record.task_id)
+        self.phase = "done"
+        self._ended()
+
+    def _ended(self) -> None:
+        """The terminal record is persisted (and its callback queued): free the supervisor's slot."""
+        logger.info("task %s run %s ended %s: %s", self.record.task_id, self.record.run_id, self.record.status,
+                    self.record.message)
         self.services.supervisor.tell(TaskEnded(self.record))
 
     def on_handler_failure(self, message: Any) -> None:

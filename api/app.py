@@ -14,13 +14,14 @@ import pykka
 from actors.system import ActorSystem
 from api.auth import TokenAuth
 from api.debug import DebugActorsResource, DebugThreadsResource
-from api.errors import ApiError, handle_unexpected, serialize_error
+from api.errors import ApiError, handle_store_unavailable, handle_unexpected, serialize_error
 from api.logs import FollowerSlots, TaskLogsResource
 from api.metrics import MetricsResource, RunnerCollector, metrics_registry
 from api.openapi import OpenApiResource
 from api.resources import HealthResource, TaskResource, TasksResource
 from api.ui import DashboardResource
 from host_runner.config import Config, load_config
+from host_runner.errors import StoreUnavailable
 from host_runner.logs import configure_logging as _configure_logging
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def create_api(
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(StoreUnavailable, handle_store_unavailable)
     tasks = TasksResource(supervisor, config)
     task = TaskResource(supervisor, config)
     app.add_route("/tasks", tasks)

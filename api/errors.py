@@ -39,3 +39,10 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exception: Exc
         raise exception
     logger.exception("unhandled error in %s %s", req.method, req.path)
     raise ApiError(falcon.HTTP_500, "internal error in the runner; the details are in its log")
+
+
+def handle_store_unavailable(req: falcon.Request, resp: falcon.Response, exception: Exception,
+                             params: dict[str, Any]) -> None:
+    """The data disk is full (or failing): nothing was changed; the client may retry once space is back."""
+    logger.warning("%s %s refused: %s", req.method, req.path, exception)
+    raise ApiError(falcon.HTTP_507, f"{exception}; nothing was changed, try again later")

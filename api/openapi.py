@@ -358,12 +358,13 @@ OPERATIONS: list[Operation] = [
                202: ("accepted: the new record", "TaskRecord"), 400: ("malformed JSON", "Error"),
                409: ("the task is active with another run, or a lock path is held", "Error"),
                413: ("the body is over 1 MiB", "Error"), 415: ("the body is not JSON", "Error"),
-               422: ("a field is invalid (named in `field`)", "Error")},
+               422: ("a field is invalid (named in `field`)", "Error"),
+               507: ("the runner's data disk is full: nothing was stored, retry later", "Error")},
               request_body="SubmitRequest", headers={200: LOCATION, 202: LOCATION}),
     Operation("post", "/tasks", "submitTaskAlias", "Submit a task (same as POST /tasks/submit)",
               {200: ("an identical earlier submission", "TaskRecord"), 202: ("accepted", "TaskRecord"),
                400: ("malformed JSON", "Error"), 409: ("collision", "Error"), 413: ("too large", "Error"),
-               415: ("not JSON", "Error"), 422: ("invalid field", "Error")},
+               415: ("not JSON", "Error"), 422: ("invalid field", "Error"), 507: ("data disk full", "Error")},
               request_body="SubmitRequest", headers={200: LOCATION, 202: LOCATION}),
     Operation("get", "/tasks", "listTasks", "The newest run of each task, newest first",
               {200: ("the tasks", "TaskList"), 422: ("a bad filter", "Error")},
@@ -378,7 +379,9 @@ OPERATIONS: list[Operation] = [
               {200: ("the record", "TaskRecord"), 404: ("no such task", "Error")}, parameters=(TASK_ID,)),
     Operation("post", "/tasks/{task_id}/cancel", "cancelTask",
               "Stop an active task and answer with its final record; a finished task is returned unchanged",
-              {200: ("the record", "TaskRecord"), 404: ("no such task", "Error")}, parameters=(TASK_ID,)),
+              {200: ("the record", "TaskRecord"), 404: ("no such task", "Error"),
+               507: ("a queued task could not be recorded as canceled (data disk full); it stays queued", "Error")},
+              parameters=(TASK_ID,)),
     Operation("post", "/tasks/{task_id}/messages", "sendAgentMessage",
               "Agent tasks: hand a follow-up message to the running agent (a file in its IPC input directory)",
               {202: ("written for the agent to pick up", "MessageAccepted"), 400: ("malformed JSON", "Error"),
@@ -455,6 +458,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.asks_actor:
         responses.setdefault(503, ("the runner is shutting down or too busy to answer in time", "Error"))
     responses.setdefault(500, ("an internal error (details only in the runner's log)", "Error"))
+    # What gunicorn answers itself, before the application sees the request (as JSON: api/gunicorn_worker.py).
+    responses.setdefault(400, ("a malformed HTTP request", "Error"))
+    responses.setdefault(414, ("a request line longer than the server reads (4094 bytes)", "Error"))
+    responses.setdefault(431, ("a header block larger than the server reads", "Error"))
     rendered: dict[str, Any] = {
         "operationId": operation.operation_id,
         "summary": operation.summary,

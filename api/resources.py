@@ -48,6 +48,10 @@ def read_json(req: falcon.Request) -> Any:
     raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(falcon.HTTP_413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    if req.content_length is not None and len(raw) < req.content_length:
+        # The client promised more than it sent and went away: what arrived may parse (a complete-looking JSON
+        # object cut before its trailing bytes), but it is not what was meant. Act on nothing.
+        raise ApiError(falcon.HTTP_400, f"the body ended after {len(raw)} of its {req.content_length} bytes")
     if not raw.strip():
         raise ApiError(falcon.HTTP_400, "the body is empty; a JSON object is expected")
     try:

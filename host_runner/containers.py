@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,10 +55,31 @@ logger = logging.getLogger(__name__)
 SANDBOX_MODE = "docker-sandbox"
 #: The most a sweep at start may wait for the engine: a hung daemon must not keep the runner from starting.
 SWEEP_TIMEOUT_SECONDS = 30.0
+#: A container that could not be removed at the end of its run (the daemon was down) is tried again this often,
+#: for this long; whatever is still left after that is removed by the sweep at the runner's next start.
+REMOVE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+REMOVE_RETRY_FOR_SECONDS = 3600.0
 
 
 def _in_background(name: str, work: Callable[..., None], *args: Any) -> None:
     threading.Thread(target=work, args=args, name=name, daemon=True).start()
+
+
+def remove_until_gone(cli: DockerCli, container_id: str, give_up_after: float = REMOVE_RETRY_FOR_SECONDS) -> bool:
+    """Helper thread: ``docker rm -f`` until it works (the daemon came back) or ``give_up_after`` seconds passed."""
+    deadline = time.monotonic() + give_up_after
+    attempt = 0
+    while time.monotonic() < deadline:
+        time.sleep(REMOVE_RETRY_SECONDS[min(attempt, len(REMOVE_RETRY_SECONDS) - 1)])
+        attempt += 1
+        try:
+            cli.remove(container_id)
+        except DockerError:
+            continue
+        logger.info("removed container %s once the daemon answered again", container_id[:12])
+        return True
+    logger.warning("gave up removing container %s; the next start's sweep removes it", container_id[:12])
+    return False
 
 
 def _never_started(state: Mapping[str, Any]) -> bool:
@@ -123,7 +145,15 @@ class _ContainerRun:
                 state = self.cli.inspect_state(self.container_id)
             except DockerError as exc:
                 logger.warning("could not inspect container %s: %s", self.container_id, exc)
-            self.cli.remove_quietly(self.container_id)
+                if not self.cli.remove_quietly(self.container_id):
+                    # The daemon went away while the container ran: its fate is unknown, the run cannot be
+                    # called a success on its client's word, and the container is removed once it is back.
+                    _in_background("docker-rm-retry", remove_until_gone, self.cli, self.container_id)
+                    code = recorded.exit_code if recorded is not None and recorded.exit_code else 125
+                    return ExitStatus(exit_code=code, error=f"{exc} (while the container ran; removal retried)")
+                return self._describe(None, recorded)
+            if not self.cli.remove_quietly(self.container_id):
+                _in_background("docker-rm-retry", remove_until_gone, self.cli, self.container_id)
         return self._describe(state, recorded)
 
     def _describe(self, state: Mapping[str, Any] | None, recorded: ExitStatus | None) -> ExitStatus | None:
@@ -161,7 +191,7 @@ class ContainerLauncher(_ContainerRun):
         self.container_id = container_id
         spec = ProcessSpec(argv=(self.cli.resolve(), "start", "--attach", container_id), env=self.cli.env, cwd=self.cwd)
         try:
-            self.spawned = spawn(spec, self.files, self.config.wrapper_argv)
+            self.spawned = spawn(spec, self.files, self.config.wrapper_argv, self.config.kill_grace_seconds)
         except BaseException:
             self.cli.remove_quietly(container_id)
             raise

@@ -23,3 +23,7 @@ class Conflict(Exception):
 
 class ShuttingDown(Exception):
     """The runner is stopping and accepts no new work (HTTP 503)."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot write (the data disk is full, or an I/O error): HTTP 507. Nothing was changed."""

@@ -21,6 +21,7 @@ from host_runner.process import (
     group_alive,
     read_exit_status,
     signal_group,
+    signal_tree,
     spawn,
     start_ticks,
 )
@@ -71,7 +72,8 @@ class _GroupLauncher:
 
     def stop(self, force: bool) -> None:
         if self.pid is not None:
-            signal_group(self.pid, signal.SIGKILL if force else signal.SIGTERM)
+            # The tree, not only the group: a daemon that left the group with setsid is stopped too.
+            signal_tree(self.pid, signal.SIGKILL if force else signal.SIGTERM)
 
     def after_exit(self) -> None:
         """Stop what the command left running in its group (background children): TERM now, KILL after grace."""
@@ -102,7 +104,7 @@ class ProcessLauncher(_GroupLauncher):
         self.spawned: Spawned | None = None
 
     def start(self) -> Launched:
-        self.spawned = spawn(self.spec, self.files, self.wrapper)
+        self.spawned = spawn(self.spec, self.files, self.wrapper, self.kill_grace)
         self.pid = self.spawned.popen.pid
         return Launched(pid=self.pid, pid_start_ticks=start_ticks(self.pid))
 
@@ -118,7 +120,12 @@ class ProcessLauncher(_GroupLauncher):
     def outcome(self) -> ExitStatus | None:
         assert self.spawned is not None
         returncode = self.spawned.popen.wait()  # reaps the wrapper; it has exited, so this does not block
-        return self._recorded_outcome(returncode)
+        recorded = self._recorded_outcome(returncode)
+        if recorded is None and returncode is not None and returncode >= 0:
+            # No status file (the disk was full when the wrapper wrote it): the wrapper exits with the
+            # command's code, so that is still known.
+            return ExitStatus(exit_code=returncode)
+        return recorded
 
 
 class AdoptedLauncher(_GroupLauncher):

@@ -125,6 +125,10 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # pykka logs every exception an actor returns to its asker at INFO, with a traceback. Ours are answers, not
+    # failures (Conflict → 409, ValidationError → 422, ShuttingDown → 503): the API renders them as JSON, and a
+    # client's mistake must not put a traceback in the log. pykka's warnings and errors (a crashed actor) remain.
+    logging.getLogger("pykka").setLevel(logging.DEBUG if root.getEffectiveLevel() <= logging.DEBUG else logging.WARNING)
 
 
 def gunicorn_json_logger_class() -> type:

@@ -203,6 +203,9 @@ def _parse_callback_url(body: dict[str, Any]) -> str | None:
     url = _require_string(body, "status_callback_url", required=False)
     if not url:
         return None
+    if any(ch <= " " or ch == "\x7f" for ch in url):
+        # urlsplit silently drops tabs and line breaks, and a header line must never carry them: refuse.
+        raise ValidationError("status_callback_url", "must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError on a port that is not a number in 0..65535)

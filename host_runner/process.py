@@ -105,14 +105,15 @@ class Spawned:
             self._go_fd = None
 
 
-def spawn(spec: ProcessSpec, files: RunFiles, wrapper: Sequence[str] | None = None) -> Spawned:
+def spawn(spec: ProcessSpec, files: RunFiles, wrapper: Sequence[str] | None = None, grace: float = 5.0) -> Spawned:
     """Start the wrapper for ``spec`` in a new session; stdout/stderr are appended to the run's files.
 
     ``wrapper`` is the argv prefix that starts it (``Config.wrapper_argv``; the Python wrapper when None).
-    The command itself starts only when :meth:`Spawned.release` is called.
+    ``grace``: how long the wrapper lets daemons that left the group live after SIGTERM, once the command ended
+    (see :mod:`host_runner.wrapper`). The command itself starts only when :meth:`Spawned.release` is called.
     """
     go_read, go_write = os.pipe()
-    argv = [*(wrapper or PYTHON_WRAPPER), str(files.exit_status), str(go_read), *spec.argv]
+    argv = [*(wrapper or PYTHON_WRAPPER), str(files.exit_status), str(go_read), f"{grace:g}", *spec.argv]
     stdin_path = spec.stdin_path or Path(os.devnull)
     try:
         with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:
@@ -141,6 +142,43 @@ def signal_group(pgid: int, signum: int) -> bool:
 
 def group_alive(pgid: int) -> bool:
     return signal_group(pgid, 0)
+
+
+def escaped_descendants(pid: int) -> list[int]:
+    """Live descendants of ``pid`` outside its process group: daemons a task's command started with ``setsid``.
+
+    The wrapper is a child subreaper, so they stay its descendants even once their parent exited."""
+    children: dict[int, list[int]] = {}
+    groups: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            groups[int(entry)] = int(fields[2])
+    if groups.get(pid) != pid:  # not (or no longer) the leader of its group: not our wrapper, touch nothing
+        return []
+    found, todo = [], list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        todo.extend(children.get(child, ()))
+        if groups[child] != pid:
+            found.append(child)
+    return found
+
+
+def signal_tree(pgid: int, signum: int) -> bool:
+    """Signal group ``pgid`` (led by the wrapper) and every descendant of its leader that left the group."""
+    for pid in escaped_descendants(pgid):
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+    return signal_group(pgid, signum)
 
 
 def group_members(pgids: set[int] | frozenset[int]) -> list[int]:

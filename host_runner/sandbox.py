@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import stat
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,37 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+#: Where a Docker engine's socket usually lives; DOCKER_HOST (unix://...) adds the one this runner talks to.
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+
+
+def _docker_sockets() -> tuple[str, ...]:
+    """The resolved paths of the Docker sockets on this host (whoever reaches one is root on the host)."""
+    candidates = list(DOCKER_SOCKETS)
+    host = os.environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        candidates.append(host[len("unix://"):])
+    return tuple(sorted({os.path.realpath(path) for path in candidates if os.path.exists(path)}))
+
+
+def _refuse_dangerous_source(real_source: str, field_name: str) -> None:
+    """A sandbox must not get the host: neither its root directory, nor a socket (the Docker socket gives root
+    on the host, other sockets reach host daemons), nor a directory holding the Docker socket."""
+    if real_source == "/":
+        raise ValidationError(field_name, "must not be the host's root directory")
+    try:
+        mode = os.stat(real_source).st_mode
+    except OSError as exc:
+        raise ValidationError(field_name, f"cannot be inspected: {exc.strerror}") from None
+    if stat.S_ISSOCK(mode):
+        raise ValidationError(field_name, "is a socket: a sandbox must not reach host daemons (the Docker socket "
+                                          "would give it root on the host)")
+    for socket_path in _docker_sockets():
+        if _within(socket_path, real_source):
+            raise ValidationError(field_name, f"contains the Docker socket {socket_path}, which would give the "
+                                              "sandbox root on the host")
+
+
 def _parse_image(raw: Any) -> str:
     image = _string(raw, "sandbox.image")
     if image.startswith("-"):
@@ -172,6 +204,7 @@ def _parse_mounts(raw: Any, roots: tuple[str, ...]) -> tuple[Mount, ...]:
             raise ValidationError(f"{name}.source", f"{source} does not exist on the host")
         # Mount what the path resolves to now, and check that against the roots: a symlink cannot lead out.
         real_source = os.path.realpath(source)
+        _refuse_dangerous_source(real_source, f"{name}.source")
         if real_roots and not any(_within(real_source, root) for root in real_roots):
             raise ValidationError(
                 f"{name}.source", f"{source} is outside HOST_RUNNER_SANDBOX_MOUNT_ROOTS ({':'.join(roots)})"

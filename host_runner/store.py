@@ -10,16 +10,18 @@ and the promise to report it are committed together or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from host_runner.callbacks import PENDING, encode_body, record_fields
+from host_runner.errors import StoreUnavailable
 from host_runner.models import ACTIVE_STATUSES, TaskRecord, TaskRequest, Workspace, utc_now
 from host_runner.sandbox import SandboxSpec
 
@@ -157,6 +159,19 @@ def _row_event(row: sqlite3.Row) -> OutboxEvent:
     return OutboxEvent(**{name: row[name] for name in _EVENT_COLUMNS.split(", ")})
 
 
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """A write that SQLite refuses for want of space or a failing disk becomes :class:`StoreUnavailable` (the
+    caller keeps what it meant to write and tries again later; the API answers 507)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "full" in text or "disk I/O" in text or "unable to open" in text or "readonly" in text:
+            raise StoreUnavailable(f"the runner's store cannot be written: {text}") from exc
+        raise
+
+
 class Store:
     """Persistent runs. Thread-safe; every method is one short transaction."""
 
@@ -183,7 +198,7 @@ class Store:
         row["callback_token"] = request.status_callback_token
         names = ", ".join(row)
         marks = ", ".join(f":{name}" for name in row)
-        with self._lock:
+        with self._lock, _writing():
             self._db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", row)
 
     def update(
@@ -212,7 +227,7 @@ class Store:
     ) -> list[OutboxEvent]:
         row = _record_row(record)
         assignments = ", ".join(f"{name} = :{name}" for name in row if name not in ("task_id", "run_id"))
-        with self._lock:
+        with self._lock, _writing():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 cursor = self._db.execute(
@@ -223,7 +238,8 @@ class Store:
                 added = [self._add_event(record, callback_url, fields) for fields in events if callback_url]
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite rolls back by itself after some errors (SQLITE_FULL)
+                    self._db.execute("ROLLBACK")
                 raise
         return added
 
@@ -269,7 +285,7 @@ class Store:
         """Persist an event's delivery state after an attempt. A settled event's body is dropped: it is never
         sent again, and it holds up to 128 KiB of output tails that the run's record keeps anyway."""
         now = utc_now()
-        with self._lock:
+        with self._lock, _writing():
             self._db.execute(
                 "UPDATE callback_events SET state = :state, attempts = :attempts, "
                 "last_error = COALESCE(:error, last_error), updated_at = :now, "

@@ -1,6 +1,6 @@
 """Runs one task's command and records how it ended, so the runner can learn it even after a restart.
 
-Started by the runner as ``python -I -S wrapper.py STATUS_FILE GO_FD COMMAND...`` as the leader of a new session,
+Started by the runner as ``python -I -S wrapper.py STATUS_FILE GO_FD GRACE COMMAND...`` as the leader of a new session,
 with stdin, stdout and stderr already pointing at the run's files. Protocol:
 
 1. It waits for the runner to write ``g`` on the pipe GO_FD. The runner does so only after it has persisted the
@@ -8,7 +8,13 @@ with stdin, stdout and stderr already pointing at the run's files. Protocol:
    without running anything: a restarted runner queues the task again, and it never runs twice.
 2. It creates ``launched`` beside STATUS_FILE (the command may now be running: a restarted runner adopts it),
    starts COMMAND in the same process group and waits for it.
-3. It writes ``{"exit_code", "signal", "error", "finished_at"}`` to STATUS_FILE atomically (tmp + rename).
+3. It writes ``{"exit_code", "signal", "error", "finished_at"}`` to STATUS_FILE atomically (tmp + rename). If
+   that fails (the data disk is full), its own exit code is still the command's, which the runner reads instead.
+4. It is a child subreaper: a daemon the command forked, which left the process group with ``setsid`` (so the
+   runner's group signals miss it), is re-parented to the wrapper rather than to init. Once the command has
+   ended, the wrapper TERMs such escaped descendants, KILLs those still there after GRACE seconds, reaps them,
+   and only then exits: a task leaves nothing running behind. (Descendants still in the group are left to the
+   runner, which signals the group once the wrapper has exited.)
 
 Stopping signals are noted, not obeyed: the runner signals the whole group, so the command receives them
 directly, and the wrapper stays to record the outcome (SIGKILL still ends it; the runner knows why).
@@ -36,13 +42,100 @@ def _json(value: object) -> str:
 def _record(path: str, outcome: dict) -> None:
     outcome["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        handle.write("{" + ", ".join(f'"{key}": {_json(value)}' for key, value in outcome.items()) + "}")
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w") as handle:
+            handle.write("{" + ", ".join(f'"{key}": {_json(value)}' for key, value in outcome.items()) + "}")
+        os.replace(temporary, path)
+    except OSError:  # a full disk: the exit code of this process still carries the outcome
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Orphaned descendants (daemons that left the group) become our children, so we can stop them."""
+    try:
+        import ctypes  # only here: ~2 ms, and a failure must not keep the command from running
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except Exception:
+        pass
+
+
+def _escaped_descendants() -> list:
+    """Live descendants of this process that are no longer in its process group (read from /proc)."""
+    me, group = os.getpid(), os.getpgrp()
+    children: dict = {}
+    states: dict = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        states[int(entry)] = (fields[0], int(fields[2]))
+    found, todo = [], list(children.get(me, ()))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, ()))
+        state, pgid = states[pid]
+        if state != "Z" and pgid != group:
+            found.append(pid)
+    return found
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _signal_all(pids: list, signum: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def _stop_escaped(grace: float) -> None:
+    """TERM the descendants that left the group, KILL what is left after ``grace`` seconds, reap them."""
+    _reap()
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return  # no child at all, so no descendant either (orphans would be ours): no /proc scan
+    escaped = _escaped_descendants()
+    if escaped:
+        _signal_all(escaped, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while escaped and time.monotonic() < deadline:
+            time.sleep(0.05)
+            _reap()
+            escaped = _escaped_descendants()
+        for _ in range(100):  # one may fork while being killed: repeat until none is left
+            if not escaped:
+                break
+            _signal_all(escaped, signal.SIGKILL)
+            time.sleep(0.02)
+            _reap()
+            escaped = _escaped_descendants()
+    _reap()
 
 
 def main(argv: list) -> int:
-    status_path, go_fd, command = argv[1], int(argv[2]), argv[3:]
+    status_path, go_fd, grace, command = argv[1], int(argv[2]), float(argv[3]), argv[4:]
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: None)  # a handler, not SIG_IGN: exec resets it for the command
     try:
@@ -53,6 +146,7 @@ def main(argv: list) -> int:
     if go != b"g":
         return NOT_STARTED
     open(os.path.join(os.path.dirname(status_path), "launched"), "w").close()
+    _become_subreaper()
     try:
         pid = os.posix_spawnp(command[0], command, os.environ)
     except OSError as exc:
@@ -64,8 +158,10 @@ def main(argv: list) -> int:
     code = os.waitstatus_to_exitcode(wait_status)
     if code < 0:
         _record(status_path, {"exit_code": 128 - code, "signal": -code, "error": None})
-        return 128 - code
-    _record(status_path, {"exit_code": code, "signal": None, "error": None})
+        code = 128 - code
+    else:
+        _record(status_path, {"exit_code": code, "signal": None, "error": None})
+    _stop_escaped(grace)
     return code
 
 

@@ -102,3 +102,23 @@ def test_without_a_compiler_auto_falls_back_to_python_and_native_refuses_to_star
     assert prepare_wrapper(Config(data_dir=tmp_path / "a", wrapper="auto")).wrapper_argv == PYTHON_WRAPPER
     with pytest.raises(ConfigError, match="HOST_RUNNER_WRAPPER=native"):
         prepare_wrapper(Config(data_dir=tmp_path / "b", wrapper="native"))
+
+
+@pytest.mark.parametrize("ignores_term", [False, True])
+def test_a_daemon_that_left_the_group_is_stopped_before_the_wrapper_exits(tmp_path: Path, wrapper: tuple[str, ...],
+                                                                        ignores_term: bool):
+    """The wrapper is a child subreaper: a daemon started with setsid is re-parented to it, and it TERMs it (KILLs
+    it after the grace period if it ignores TERM) and reaps it before exiting with the command's code."""
+    files = RunFiles(tmp_path / "run")
+    files.create()
+    pidfile = tmp_path / "daemon.pid"
+    trap = "trap '' TERM; " if ignores_term else ""
+    script = f"setsid sh -c \"{trap}echo \\$\\$ > {pidfile}; exec sleep 300\" </dev/null >/dev/null 2>&1 & " \
+             f"while [ ! -s {pidfile} ]; do sleep 0.01; done; exit 3"
+    spawned = spawn(make_spec(tmp_path, script), files, wrapper, grace=0.3)
+    spawned.release()
+    assert spawned.popen.wait(timeout=20) == 3
+    daemon = int(pidfile.read_text())
+    assert not os.path.exists(f"/proc/{daemon}")  # killed and reaped by the wrapper, not left to init
+    status = read_exit_status(files.exit_status)
+    assert status is not None and status.exit_code == 3
