@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,12 +144,9 @@ def group_alive(pgid: int) -> bool:
     return signal_group(pgid, 0)
 
 
-def escaped_descendants(pid: int) -> list[int]:
-    """Live descendants of ``pid`` outside its process group: daemons a task's command started with ``setsid``.
-
-    The wrapper is a child subreaper, so they stay its descendants even once their parent exited."""
-    children: dict[int, list[int]] = {}
-    groups: dict[int, int] = {}
+def _live_processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the /proc/PID/stat fields after the command name) of every process that is not a zombie:
+    ``fields[0]`` is the state, ``fields[1]`` the parent pid, ``fields[2]`` the process group."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -158,8 +155,18 @@ def escaped_descendants(pid: int) -> list[int]:
         except OSError:
             continue
         if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
-            groups[int(entry)] = int(fields[2])
+            yield int(entry), fields
+
+
+def escaped_descendants(pid: int) -> list[int]:
+    """Live descendants of ``pid`` outside its process group: daemons a task's command started with ``setsid``.
+
+    The wrapper is a child subreaper, so they stay its descendants even once their parent exited."""
+    children: dict[int, list[int]] = {}
+    groups: dict[int, int] = {}
+    for process, fields in _live_processes():
+        children.setdefault(int(fields[1]), []).append(process)
+        groups[process] = int(fields[2])
     if groups.get(pid) != pid:  # not (or no longer) the leader of its group: not our wrapper, touch nothing
         return []
     found, todo = [], list(children.get(pid, ()))
@@ -183,17 +190,7 @@ def signal_tree(pgid: int, signum: int) -> bool:
 
 def group_members(pgids: set[int] | frozenset[int]) -> list[int]:
     """Live (non-zombie) processes whose process group is one of ``pgids``, read from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) in pgids and fields[0] != "Z":
-            found.append(int(entry))
-    return found
+    return [process for process, fields in _live_processes() if int(fields[2]) in pgids]
 
 
 def start_ticks(pid: int) -> int | None:
