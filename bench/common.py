@@ -18,6 +18,28 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 
 
+def serve_callbacks(answer: Callable[[dict[str, Any]], int]) -> tuple[ThreadingHTTPServer, str]:
+    """An HTTP server on 127.0.0.1, serving in its own thread, that answers each POSTed JSON body with the
+    status ``answer(body)`` returns. Returns the server (shut it down and close it after use) and its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            status = answer(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/cb"
+
+
 class Receiver:
     """An HTTP server on 127.0.0.1 noting when each callback arrived (time.time()): by (task_id, status) in
     ``arrivals`` and by event id, with its body, in ``events``. With ``hang``, it answers only once that is set."""
@@ -31,33 +53,20 @@ class Receiver:
         self.terminal = 0
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def answer(body: dict[str, Any]) -> int:
+            now = time.time()
+            if hang is not None:
+                hang.wait()
+            with self.changed:
+                self.arrivals.setdefault(arrival_key(body), now)
+                self.events.setdefault(body["event_id"], (now, body))
+                if body["status"] in ("success", "failed", "canceled"):
+                    self.terminal += 1
+                self.changed.notify_all()
+            return 204
 
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                now = time.time()
-                if hang is not None:
-                    hang.wait()
-                with receiver.changed:
-                    receiver.arrivals.setdefault(arrival_key(body), now)
-                    receiver.events.setdefault(body["event_id"], (now, body))
-                    if body["status"] in ("success", "failed", "canceled"):
-                        receiver.terminal += 1
-                    receiver.changed.notify_all()
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
+        self.server, self.url = serve_callbacks(answer)
 
     def wait_arrival(self, key: Any, timeout: float) -> float:
         """When the callback named ``key`` arrived (time.time()); RuntimeError if not within ``timeout``."""

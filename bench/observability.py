@@ -7,9 +7,7 @@ Prints the figures and writes bench/results/observability.json. Run: ``.venv/bin
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -18,7 +16,8 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import REPO, service  # noqa: E402
+from common import write_result  # noqa: E402
+from service import service  # noqa: E402
 
 RUNNING = 50
 SAMPLES = 40
@@ -100,9 +99,6 @@ def follow_throughput() -> dict[str, float]:
 def main() -> None:
     figures = endpoints_and_followers()
     figures.update(follow_throughput())
-    result = {"benchmark": "observability", "running_tasks": RUNNING, "samples": SAMPLES, **figures,
-              "machine": platform.platform(), "cpus": os.cpu_count(),
-              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(f"with {RUNNING} running tasks, {SAMPLES} sequential requests each:")
     print(f"{'endpoint':<22}{'median':>10}{'p95':>10}{'max':>10}")
     for endpoint in ("/tasks/t0", "/debug/actors", "/metrics", "/debug/threads"):
@@ -115,9 +111,7 @@ def main() -> None:
     print(f"per idle follower:                  {figures['cpu_percent_per_idle_follower']:6.2f} % of a core")
     print(f"following a {STREAM_BYTES >> 20} MiB run (submit→last byte): {figures['follow_seconds']:.2f} s, "
           f"{figures['follow_mib_per_second']:.0f} MiB/s")
-    out = REPO / "bench" / "results" / "observability.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out.relative_to(REPO)}")
+    write_result("observability", {"running_tasks": RUNNING, "samples": SAMPLES, **figures})
 
 
 if __name__ == "__main__":

@@ -19,20 +19,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, percentile, table, write_result  # noqa: E402
-from service import Service, rss_kib  # noqa: E402
+from service import Service, rss_kib, threads_of  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 from host_runner.process import group_members  # noqa: E402
 
 TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 CLIENTS = 16
-
-
-def threads_of(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
 
 
 WRK_SCRIPT = """

@@ -31,6 +31,14 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def threads_of(pid: int) -> int:
+    """The number of threads of process ``pid`` (0 if /proc does not say)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
 class Service:
     """One gunicorn service (master + worker) in its own process group, on a data directory that outlives it."""
 

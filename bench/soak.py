@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import json
 import os
 import random
 import re
@@ -33,15 +32,14 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import percentile, table, write_result  # noqa: E402
-from service import REPO, Service, rss_kib  # noqa: E402
+from common import percentile, serve_callbacks, table, write_result  # noqa: E402
+from service import REPO, Service, rss_kib, threads_of  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
@@ -72,39 +70,24 @@ class FlakyReceiver:
         self.requests = 0
         self.lock = threading.Lock()
         rng = random.Random(seed)
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def answer(body: dict[str, Any]) -> int:
+            with self.lock:
+                self.requests += 1
+                if rng.random() < fail_fraction:
+                    self.runs[(body["task_id"], body["run_id"])].failed_answers += 1
+                    return 500
+                log = self.runs[(body["task_id"], body["run_id"])]
+                if body["event_id"] in log.event_ids:
+                    log.duplicates += 1
+                else:
+                    if int(body["sequence"]) != (log.delivered[-1] if log.delivered else 0) + 1:
+                        log.out_of_order += 1
+                    log.delivered.append(int(body["sequence"]))
+                    log.event_ids.add(body["event_id"])
+            return 204
 
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with receiver.lock:
-                    receiver.requests += 1
-                    fail = rng.random() < fail_fraction
-                    log = receiver.runs[(body["task_id"], body["run_id"])]
-                    sequence = int(body["sequence"])
-                    expected = (log.delivered[-1] if log.delivered else 0) + 1
-                    if fail:
-                        log.failed_answers += 1
-                    elif body["event_id"] in log.event_ids:
-                        log.duplicates += 1
-                    else:
-                        if sequence != expected:
-                            log.out_of_order += 1
-                        log.delivered.append(sequence)
-                        log.event_ids.add(body["event_id"])
-                self.send_response(500 if fail else 204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cb"
+        self.server, self.url = serve_callbacks(answer)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -112,13 +95,6 @@ class FlakyReceiver:
 
 
 # --- sampling the worker -----------------------------------------------------------------------------------------
-def threads_of(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Threads:"):
-            return int(line.split()[1])
-    return 0
-
-
 def fds_of(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 

@@ -14,9 +14,6 @@ Writes bench/results/worktrees.json. Run: ``.venv/bin/python bench/worktrees.py`
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,7 +24,8 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service import REPO, service  # noqa: E402
+from common import write_result  # noqa: E402
+from service import service  # noqa: E402
 
 FILES = 2000
 TASKS = 20
@@ -97,10 +95,6 @@ def main() -> None:
         direct = baseline(repos[0], scratch)
         one = through_runner(repos[:1], scratch, "one")
         many = through_runner(repos, scratch, "many")
-    result = {"benchmark": "worktrees", "files": FILES, "tasks": TASKS, "repos": REPOS,
-              "baseline_sequential_seconds": direct, "one_repo": one, "spread_over_repos": many,
-              "machine": platform.platform(), "cpus": os.cpu_count(),
-              "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(f"{TASKS} worktrees of a {FILES}-file repository")
     print(f"{'what':<46}{'value':>12}")
     print(f"{'baseline: add+remove+prune, sequential':<46}{direct:>11.2f}s")
@@ -109,9 +103,8 @@ def main() -> None:
     print(f"{'per task, one repository':<46}{one['wall_seconds'] / TASKS * 1000:>10.0f}ms")
     print(f"{'submit latency p50 / max (one repository)':<46}"
           f"{one['submit_p50_ms']:>6.0f}/{one['submit_max_ms']:.0f}ms")
-    out = REPO / "bench" / "results" / "worktrees.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {out.relative_to(REPO)}")
+    write_result("worktrees", {"files": FILES, "tasks": TASKS, "repos": REPOS, "baseline_sequential_seconds": direct,
+                               "one_repo": one, "spread_over_repos": many})
 
 
 if __name__ == "__main__":
