@@ -61,28 +61,18 @@ def test_wrapper_records_the_signal_that_ended_the_command(tmp_path: Path, wrapp
     assert status is not None and status.signal == signal.SIGTERM and status.exit_code == 143
 
 
-def test_wrapper_reports_a_command_that_cannot_start(tmp_path: Path, wrapper: tuple[str, ...]):
+@pytest.mark.parametrize("name", ["missing", 'no "such"\\ \u00e9\n'],
+                         ids=["plain", "quotes-and-non-ascii"])  # the status file must stay valid JSON
+def test_wrapper_reports_a_command_that_cannot_start(tmp_path: Path, wrapper: tuple[str, ...], name: str):
     files = RunFiles(tmp_path / "run")
     files.create()
-    spec = ProcessSpec(argv=(str(tmp_path / "missing"),), env=dict(os.environ), cwd=tmp_path)
+    spec = ProcessSpec(argv=(str(tmp_path / name),), env=dict(os.environ), cwd=tmp_path)
     spawned = spawn(spec, files, wrapper)
     spawned.release()
     assert spawned.popen.wait(timeout=10) == 127
     status = read_exit_status(files.exit_status)
-    assert status is not None and "cannot start" in (status.error or "")
+    assert status is not None and status.exit_code == 127 and "cannot start" in (status.error or "")
     assert not pids_in_group(spawned.popen.pid)
-
-
-def test_a_command_name_with_quotes_and_non_ascii_is_recorded_as_valid_json(tmp_path: Path,
-                                                                             wrapper: tuple[str, ...]):
-    files = RunFiles(tmp_path / "run")
-    files.create()
-    spec = ProcessSpec(argv=(str(tmp_path / 'no "such"\\ \u00e9\n'),), env=dict(os.environ), cwd=tmp_path)
-    spawned = spawn(spec, files, wrapper)
-    spawned.release()
-    assert spawned.popen.wait(timeout=10) == 127
-    status = read_exit_status(files.exit_status)
-    assert status is not None and status.exit_code == 127 and "such" in (status.error or "")
 
 
 def test_prepare_wrapper_builds_the_native_wrapper_once_in_the_data_dir(tmp_path: Path):
