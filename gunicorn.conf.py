@@ -26,6 +26,9 @@ if _config.max_log_followers >= threads:  # followers hold request threads: some
           f"HOST_RUNNER_THREADS={threads}", file=sys.stderr)
     raise SystemExit(2)
 preload_app = False
+# A unix socket is created owner-only (0600): whoever can connect can run commands as this user. With
+# HOST_RUNNER_SOCKET_GROUP, when_ready hands it to that group (0660) once it exists.
+umask = 0o177
 # No control socket: its commands include changing the worker count, which must stay 1.
 control_socket_disable = True
 # Long enough for the actors to stop cleanly (task processes keep running and are re-adopted on start).
@@ -38,6 +41,14 @@ if _config.log_format == "json":  # gunicorn's own lines as JSON too, so that ev
     from host_runner.logs import gunicorn_json_logger_class
 
     logger_class = gunicorn_json_logger_class()
+
+
+def when_ready(server):
+    """Open a unix socket to ``HOST_RUNNER_SOCKET_GROUP`` (group first, then mode: never wider than intended)."""
+    if _config.socket_group is not None:
+        from host_runner.permissions import share_socket_with_group
+
+        share_socket_with_group(_config.bind, _config.socket_group)
 
 
 def post_worker_init(worker):

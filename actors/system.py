@@ -17,6 +17,7 @@ from actors.supervisor import SupervisorActor
 from actors.task import TaskServices
 from host_runner.config import Config
 from host_runner.containers import prepare_sandboxes
+from host_runner.permissions import keep_files_private, private_directory
 from host_runner.reactor import Reactor
 from host_runner.store import Store
 from host_runner.wrappers import prepare_wrapper
@@ -43,7 +44,9 @@ class ActorSystem:
         return system
 
     def _start(self) -> None:
-        self.config.runs_dir.mkdir(parents=True, exist_ok=True)
+        keep_files_private()  # before the first file: the database, its log and every run's files are the user's
+        private_directory(self.config.data_dir)
+        self.config.runs_dir.mkdir(exist_ok=True)
         self.store = Store(self.config.db_path)
         # Before the supervisor re-adopts anything: the sweep keeps exactly the containers it will adopt.
         self.config = prepare_sandboxes(self.config, self.store, self.environment)

@@ -18,6 +18,7 @@ from api.errors import ApiError, handle_store_unavailable, handle_unexpected, se
 from api.logs import FollowerSlots, TaskLogsResource
 from api.metrics import MetricsResource, RunnerCollector, metrics_registry
 from api.openapi import OpenApiResource
+from api.request_guard import RequestGuard
 from api.resources import HealthResource, TaskResource, TasksResource
 from api.ui import DashboardResource
 from host_runner.config import Config, load_config
@@ -44,7 +45,10 @@ def create_api(
     ``registry`` and ``callbacks`` (the other long-lived actors) add their sections to /debug/actors and
     /metrics; ``stopping`` tells long-lived responses (followed logs) that the server is going down.
     """
-    middleware = [TokenAuth(config.api_token)] if config.api_token else []
+    # The guard first: a request from a web page or under a foreign name learns nothing, not even about the token.
+    middleware: list[Any] = [RequestGuard(config.bind, config.allowed_hosts)]
+    if config.api_token:
+        middleware.append(TokenAuth(config.api_token))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.set_error_serializer(serialize_error)

@@ -248,6 +248,7 @@ def main() -> None:
         template = f"sh -c 'echo \"$HOST_RUNNER_TASK_ID\" >> {ledger}; sleep \"${{HOST_RUNNER_PROMPT%% *}}\"; echo done'"
         receiver = FlakyReceiver(args.callback_fail_fraction, args.seed)
         service = Service(scratch / "data", HOST_RUNNER_EXECUTOR="shell", HOST_RUNNER_CMD_TEMPLATE=template,
+                          HOST_RUNNER_ALLOWED_EXECUTORS="shell,mock,agent",
                           HOST_RUNNER_AGENT_CMD=str(FAKE_AGENT), HOST_RUNNER_MAX_CONCURRENCY=str(args.max_concurrency),
                           HOST_RUNNER_INSTANCE_ID=instance, HOST_RUNNER_KILL_GRACE_SECONDS="2",
                           HOST_RUNNER_CALLBACK_BACKOFF_SECONDS="0.1", HOST_RUNNER_CALLBACK_BACKOFF_MAX_SECONDS="2").start()

@@ -1,7 +1,7 @@
 """``host-runner`` / ``python -m host_runner``: serve the API, or talk to a running one.
 
-Client commands read HOST_RUNNER_URL (default http://127.0.0.1:8765) and HOST_RUNNER_API_TOKEN (never a flag:
-arguments are visible to every user in ``ps``). Output is a table or key/value list for people, or the API's
+Client commands read HOST_RUNNER_URL (default http://127.0.0.1:8765) and HOST_RUNNER_API_TOKEN, or the file
+HOST_RUNNER_API_TOKEN_FILE names, like the runner (never a flag: arguments are visible to every user in ``ps``). Output is a table or key/value list for people, or the API's
 JSON with ``--json``. Exit codes: 0 done, 1 the runner answered an error or could not be reached, 2 bad usage;
 ``submit --wait`` exits with the task's own exit code, or 1 when a run that did not succeed has none (it never
 started, or was lost).
@@ -287,6 +287,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env["HOST_RUNNER_BIND"] = args.bind
     # gunicorn runs from the checkout; keep a relative data directory relative to where we were started.
     env["HOST_RUNNER_DATA_DIR"] = str(Path(env.get("HOST_RUNNER_DATA_DIR") or ".host-runner").absolute())
+    if env.get("HOST_RUNNER_API_TOKEN_FILE"):
+        env["HOST_RUNNER_API_TOKEN_FILE"] = str(Path(env["HOST_RUNNER_API_TOKEN_FILE"]).absolute())
     os.chdir(REPO)
     argv = [sys.executable, "-m", "gunicorn", "-c", str(config_file), "api.app:create_app()"]
     os.execve(sys.executable, argv, env)
@@ -370,7 +372,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     args = parser().parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
-    client = client or Client(args.url)
+    try:
+        client = client or Client(args.url)
+    except OSError as exc:
+        err.write(f"host-runner: cannot read HOST_RUNNER_API_TOKEN_FILE: {exc.strerror or exc}\n")
+        return 1
     try:
         return HANDLERS[args.command](client, args, out, err)
     except ApiError as exc:

@@ -1,6 +1,6 @@
 """A small Python client for the host-runner API (requests-based), used by the CLI and the tests.
 
-    client = Client()                      # HOST_RUNNER_URL, HOST_RUNNER_API_TOKEN from the environment
+    client = Client()                      # HOST_RUNNER_URL, HOST_RUNNER_API_TOKEN(_FILE) from the environment
     record = client.submit({"task_id": "t1", "run_id": "r1", "prompt": "hello"}).record
     for chunk in client.follow("t1"):      # the run's stdout as it is written, until the run ends
         sys.stdout.buffer.write(chunk)
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +60,28 @@ class LogChunk:
     status: str
 
 
+def token_from_environment(env: Mapping[str, str] | None = None) -> str | None:
+    """The API token as the runner reads it: HOST_RUNNER_API_TOKEN, else the file HOST_RUNNER_API_TOKEN_FILE names
+    (so that a runner and its clients share one setting). An unreadable file raises OSError."""
+    env = os.environ if env is None else env
+    token = (env.get("HOST_RUNNER_API_TOKEN") or "").strip()
+    if token:
+        return token
+    path = (env.get("HOST_RUNNER_API_TOKEN_FILE") or "").strip()
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as file:
+        return file.read(64 * 1024).strip() or None
+
+
 class Client:
-    """One runner's API. ``url`` and ``token`` default to HOST_RUNNER_URL and HOST_RUNNER_API_TOKEN."""
+    """One runner's API. ``url`` and ``token`` default to HOST_RUNNER_URL and HOST_RUNNER_API_TOKEN (or the content
+    of the file HOST_RUNNER_API_TOKEN_FILE)."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 60.0,
                  session: requests.Session | None = None, on_response: ResponseHook | None = None) -> None:
         self.url = (url or os.environ.get("HOST_RUNNER_URL") or DEFAULT_URL).rstrip("/")
-        self.token = token if token is not None else os.environ.get("HOST_RUNNER_API_TOKEN") or None
+        self.token = token if token is not None else token_from_environment()
         self.timeout = timeout
         self.session = session or requests.Session()
         self.on_response = on_response

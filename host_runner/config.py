@@ -6,10 +6,12 @@ instead of misbehaving later.
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import os
 import re
 import shlex
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -63,7 +65,18 @@ class Config:
     kill_grace_seconds: float = 5.0
     default_timeout_seconds: float = 600.0
     mock_seconds: float = 0.2
-    api_token: str | None = None
+    #: From HOST_RUNNER_API_TOKEN or the file HOST_RUNNER_API_TOKEN_FILE names; kept out of repr like every secret.
+    api_token: str | None = field(default=None, repr=False)
+    #: Host header names the API answers to besides loopback and the bind address (HOST_RUNNER_ALLOWED_HOSTS).
+    allowed_hosts: tuple[str, ...] = ()
+    #: The executors a task may name (HOST_RUNNER_ALLOWED_EXECUTORS); empty means only ``executor``.
+    allowed_executors: tuple[str, ...] = ()
+    #: ``inherit``: tasks get the runner's environment without its secrets; ``minimal``: only the basics
+    #: (see host_runner.executors.MINIMAL_ENVIRONMENT) and the names in ``task_env_pass``.
+    task_env: str = "inherit"
+    task_env_pass: tuple[str, ...] = ()
+    #: With a unix socket bind: the group allowed to connect (socket 0660); None keeps it 0600 (owner only).
+    socket_group: str | None = None
     cleanup_worktree: bool = True
     shutdown: str = "leave"
     callback_timeout_seconds: float = 5.0
@@ -88,6 +101,11 @@ class Config:
     wrapper: str = "auto"
     #: The argv prefix that starts the wrapper; settled by :func:`host_runner.wrappers.prepare_wrapper` at start.
     wrapper_argv: tuple[str, ...] | None = None
+
+    @property
+    def executors_allowed(self) -> tuple[str, ...]:
+        """The executors a submission may name: HOST_RUNNER_ALLOWED_EXECUTORS, else the default executor alone."""
+        return self.allowed_executors or (self.executor,)
 
     @property
     def db_path(self) -> Path:
@@ -174,6 +192,65 @@ def _paths(raw: str) -> tuple[str, ...]:
     return paths
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?")
+
+
+def _host_names(raw: str) -> tuple[str, ...]:
+    names = _names(raw)
+    for name in names:
+        if not HOST_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a host name or address")
+    return names
+
+
+def _executors(raw: str) -> tuple[str, ...]:
+    names = _names(raw)
+    for name in names:
+        if name not in EXECUTORS:
+            raise ValueError(f"{name!r} is not an executor")
+    return names
+
+
+def _env_names(raw: str) -> tuple[str, ...]:
+    names = _names(raw)
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not a variable name")
+    return names
+
+
+def _group(raw: str) -> str:
+    try:
+        grp.getgrgid(int(raw)) if raw.isdigit() else grp.getgrnam(raw)
+    except (KeyError, OverflowError):
+        raise ValueError("no such group") from None
+    return raw
+
+
+def read_token_file(path: str) -> str:
+    """The API token kept in ``path``, which only the runner's user may read (like an ssh key)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise ValueError(exc.strerror) from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_mode & 0o077:
+            raise ValueError(f"other users may read it (mode {stat.S_IMODE(info.st_mode):04o}); chmod 600 it")
+        if info.st_uid != os.geteuid():
+            raise ValueError("it belongs to another user")
+        token = file.read(64 * 1024).decode("utf-8", errors="strict").strip()
+    if not token:
+        raise ValueError("it is empty")
+    return token
+
+
 def _instance_id(raw: str) -> str:
     if not INSTANCE_ID.fullmatch(raw):
         raise ValueError("")
@@ -218,6 +295,18 @@ def is_loopback_bind(bind: str) -> bool:
         return False
 
 
+def _read_token(env: Mapping[str, str]) -> str | None:
+    """HOST_RUNNER_API_TOKEN, or the content of the file HOST_RUNNER_API_TOKEN_FILE (not both)."""
+    token = _read(env, "HOST_RUNNER_API_TOKEN", None, str, "a token")
+    token_file = _read(env, "HOST_RUNNER_API_TOKEN_FILE", None, str, "a file path")
+    if token_file is None:
+        return token
+    if token is not None:
+        raise ConfigError("set HOST_RUNNER_API_TOKEN or HOST_RUNNER_API_TOKEN_FILE, not both")
+    return _read(env, "HOST_RUNNER_API_TOKEN_FILE", None, read_token_file,
+                 "a file only the runner's user can read, holding the token")
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Read and validate every setting from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -240,7 +329,16 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                       _number(float, 1, 86_400), "seconds 1..86400"),
         mock_seconds=_read(env, "HOST_RUNNER_MOCK_SECONDS", defaults.mock_seconds,
                            _number(float, 0, 3_600), "seconds 0..3600"),
-        api_token=_read(env, "HOST_RUNNER_API_TOKEN", None, str, "a token"),
+        api_token=_read_token(env),
+        allowed_hosts=_read(env, "HOST_RUNNER_ALLOWED_HOSTS", defaults.allowed_hosts, _host_names,
+                            "host names or addresses separated by ','"),
+        allowed_executors=_read(env, "HOST_RUNNER_ALLOWED_EXECUTORS", defaults.allowed_executors, _executors,
+                                f"executors separated by ',' ({', '.join(EXECUTORS)})"),
+        task_env=_read(env, "HOST_RUNNER_TASK_ENV", defaults.task_env, _choice(("inherit", "minimal")),
+                       "inherit or minimal"),
+        task_env_pass=_read(env, "HOST_RUNNER_TASK_ENV_PASS", defaults.task_env_pass, _env_names,
+                            "variable names separated by ','"),
+        socket_group=_read(env, "HOST_RUNNER_SOCKET_GROUP", None, _group, "an existing group name or id"),
         shutdown=_read(env, "HOST_RUNNER_SHUTDOWN", defaults.shutdown, _choice(("leave", "cancel")), "leave or cancel"),
         wrapper=_read(env, "HOST_RUNNER_WRAPPER", defaults.wrapper, _choice(("auto", "native", "python")),
                       "auto, native or python"),
@@ -278,6 +376,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                         defaults.agent_close_grace_seconds, _number(float, 0, 3_600),
                                         "seconds 0..3600"),
     )
+    if config.allowed_executors and config.executor not in config.allowed_executors:
+        raise ConfigError(f"HOST_RUNNER_EXECUTOR={config.executor} is not in HOST_RUNNER_ALLOWED_EXECUTORS "
+                          f"({','.join(config.allowed_executors)})")
+    if config.socket_group is not None and not config.bind.startswith("unix:"):
+        raise ConfigError("HOST_RUNNER_SOCKET_GROUP applies to a unix socket: set HOST_RUNNER_BIND=unix:PATH too")
     if config.executor == "agent" and config.agent_cmd is None:
         raise ConfigError("HOST_RUNNER_EXECUTOR=agent needs HOST_RUNNER_AGENT_CMD (the agent-runner's command line)")
     if not is_loopback_bind(config.bind) and not config.api_token:

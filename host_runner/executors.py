@@ -30,9 +30,31 @@ def substitute(item: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], item)
 
 
-def child_environment(base: Mapping[str, str], request: TaskRequest) -> dict[str, str]:
-    """The runner's environment without its secrets, plus the task's identity and prompt."""
-    env = {name: value for name, value in base.items() if name not in SECRET_VARIABLES}
+#: What a task gets of the runner's environment with ``HOST_RUNNER_TASK_ENV=minimal``: enough for programs to find
+#: each other, their home and the user's language, and nothing that could be a credential. ``LC_*`` too.
+MINIMAL_ENVIRONMENT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", "TZ", "TMPDIR"})
+MINIMAL_ENVIRONMENT_PREFIXES = ("LC_",)
+
+
+def inherited_environment(config: Config, base: Mapping[str, str]) -> dict[str, str]:
+    """What a task inherits of the runner's environment ``base`` (``HOST_RUNNER_TASK_ENV``): all of it but the
+    runner's own secrets (``inherit``, for agents that read their credentials from the environment), or only the
+    basics and the names the operator passes on (``minimal``)."""
+    if config.task_env == "minimal":
+        passed = MINIMAL_ENVIRONMENT.union(config.task_env_pass)
+        chosen = {name: value for name, value in base.items()
+                  if name in passed or name.startswith(MINIMAL_ENVIRONMENT_PREFIXES)}
+    else:
+        chosen = dict(base)
+    for name in SECRET_VARIABLES:
+        chosen.pop(name, None)
+    return chosen
+
+
+def child_environment(config: Config, base: Mapping[str, str], request: TaskRequest) -> dict[str, str]:
+    """The environment a task inherits of the runner's (see :func:`inherited_environment`), plus its identity and
+    prompt."""
+    env = inherited_environment(config, base)
     env.update(
         HOST_RUNNER_TASK_ID=request.task_id,
         HOST_RUNNER_RUN_ID=request.run_id,
@@ -82,7 +104,7 @@ def build_process_spec(
 ) -> ProcessSpec:
     """Everything needed to start the task's process; raises :class:`LaunchError` with a clear message."""
     argv = command_for(config, request)
-    env = child_environment(base_env, request)
+    env = child_environment(config, base_env, request)
     env.update(extra_env or {})
     if resolve_program(argv[0], env, cwd) is None:
         if executor_of(config, request) == "codex":

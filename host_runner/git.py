@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_runner.permissions import original_umask
+
 logger = logging.getLogger(__name__)
 
 GIT = "git"
@@ -95,6 +97,7 @@ def run_git(
             process = subprocess.Popen(
                 argv, cwd=str(cwd), env=git_environment(env), stdin=subprocess.DEVNULL, stdout=stdout_target,
                 stderr=stderr_file, start_new_session=True, close_fds=True,
+                umask=original_umask(),  # the worktree's files are the user's: modes as the user's own git makes
             )
         except OSError as exc:
             raise GitError(f"cannot run git: {exc.strerror or exc}") from None

@@ -270,12 +270,13 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
 
 def parse_task_request(
     body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = (),
-    default_executor: str = "mock",
+    default_executor: str = "mock", allowed_executors: tuple[str, ...] | None = None,
 ) -> TaskRequest:
     """Validate a submission body; raise :class:`ValidationError` naming the first bad field.
 
     ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from;
-    ``default_executor`` is the runner's (it decides whether an agent task's group is required)."""
+    ``default_executor`` is the runner's (it decides whether an agent task's group is required);
+    ``allowed_executors`` are those a task may name (HOST_RUNNER_ALLOWED_EXECUTORS; default: the default one)."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
     _reject_lone_surrogates(body)
@@ -304,6 +305,11 @@ def parse_task_request(
     executor = body.get("executor")
     if executor is not None and executor not in EXECUTORS:
         raise ValidationError("executor", f"must be one of {', '.join(EXECUTORS)}")
+    allowed = (default_executor,) if allowed_executors is None else allowed_executors
+    if executor is not None and executor not in allowed:
+        # A client must not pick a way of running things that the operator did not turn on.
+        raise ValidationError("executor", f"{executor!r} is not allowed on this runner (HOST_RUNNER_ALLOWED_EXECUTORS: "
+                                          f"{','.join(allowed)})")
     group, session_id, agent_input = _parse_agent_fields(body)
     token = _require_string(body, "status_callback_token", required=False) or None
     request = TaskRequest(

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_runner.permissions import original_umask
+
 WRAPPER = Path(__file__).with_name("wrapper.py")
 #: The argv prefix of the Python wrapper; :mod:`host_runner.wrappers` may settle on the native build instead.
 PYTHON_WRAPPER: tuple[str, ...] = (sys.executable, "-I", "-S", str(WRAPPER))
@@ -119,7 +121,7 @@ def spawn(spec: ProcessSpec, files: RunFiles, wrapper: Sequence[str] | None = No
         with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:
             popen = subprocess.Popen(
                 argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=spec.cwd, env=spec.env,
-                start_new_session=True, close_fds=True, pass_fds=(go_read,),
+                start_new_session=True, close_fds=True, pass_fds=(go_read,), umask=original_umask(),
             )
     except BaseException:
         os.close(go_write)

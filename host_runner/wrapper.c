@@ -62,9 +62,14 @@ static void record(const char *status_path, int exit_code, int signum, const cha
     if (snprintf(temporary, sizeof temporary, "%s.tmp", status_path) >= (int)sizeof temporary)
         return;
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &utc));
-    FILE *out = fopen(temporary, "w");
-    if (out == NULL)
+    /* 0600: the run directory's files are the runner user's alone, whatever umask the command gets */
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (out == NULL) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     fprintf(out, "{\"exit_code\": %d, \"signal\": ", exit_code);
     if (signum)
         fprintf(out, "%d", signum);
@@ -238,7 +243,7 @@ int main(int argc, char **argv) {
     int directory_length = slash ? (int)(slash - status_path) : 1;
     const char *directory = slash ? status_path : ".";
     if (snprintf(launched, sizeof launched, "%.*s/launched", directory_length, directory) < (int)sizeof launched) {
-        int fd = open(launched, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        int fd = open(launched, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd >= 0)
             close(fd);
     }

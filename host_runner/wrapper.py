@@ -43,7 +43,8 @@ def _record(path: str, outcome: dict) -> None:
     outcome["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     temporary = path + ".tmp"
     try:
-        with open(temporary, "w") as handle:
+        # 0600: the run directory's files are the runner user's alone, whatever umask the command gets.
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
             handle.write("{" + ", ".join(f'"{key}": {_json(value)}' for key, value in outcome.items()) + "}")
         os.replace(temporary, path)
     except OSError:  # a full disk: the exit code of this process still carries the outcome
@@ -145,7 +146,7 @@ def main(argv: list) -> int:
     os.close(go_fd)
     if go != b"g":
         return NOT_STARTED
-    open(os.path.join(os.path.dirname(status_path), "launched"), "w").close()
+    os.close(os.open(os.path.join(os.path.dirname(status_path), "launched"), os.O_WRONLY | os.O_CREAT, 0o600))
     _become_subreaper()
     try:
         pid = os.posix_spawnp(command[0], command, os.environ)

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import FAKE_BIN, CallbackReceiver, Runner, pids_in_group, wait_for
 from host_runner.config import ConfigError, load_config
+from host_runner.models import EXECUTORS
 
 AGENT_CMD = (sys.executable, str(FAKE_BIN / "fake-agent-runner"))
 
@@ -103,7 +104,7 @@ def test_the_agent_gets_the_protocol_input_environment_and_working_directory(mak
 
 
 def test_a_task_can_choose_the_agent_executor_on_a_runner_whose_default_is_mock(make_runner):
-    runner = make_runner(agent_cmd=AGENT_CMD)
+    runner = make_runner(agent_cmd=AGENT_CMD, allowed_executors=("mock", "agent"))
     runner.submit(task_id="chosen", prompt="frames:1", executor="agent", group="g")
     runner.submit(task_id="default", prompt="frames:1")
     assert results(runner.wait_status("chosen", "success")) == ["frame 1"]
@@ -177,7 +178,8 @@ def test_follow_up_messages_reach_the_agent_in_order_and_close_ends_it(make_runn
 
 
 def test_message_endpoint_errors(make_runner):
-    runner = agent_runner(make_runner, max_concurrency=2, cmd_template=("sleep", "1000"))
+    runner = agent_runner(make_runner, max_concurrency=2, cmd_template=("sleep", "1000"),
+                          allowed_executors=("agent", "shell"))
     runner.submit(task_id="agent", prompt="loop", group="g")
     runner.submit(task_id="queued", prompt="loop", group="g")  # same group: waits
     runner.submit(task_id="shelltask", executor="shell")
@@ -391,7 +393,8 @@ def test_an_idle_agent_is_still_closed_after_a_restart(make_runner):
     ({"executor": "agent", "group": "g", "execution_mode": "docker-sandbox",
       "sandbox": {"image": "busybox", "command": ["true"]}}, "executor"),
 ])
-def test_invalid_agent_submissions_are_422(runner: Runner, changes: dict[str, Any], field: str):
+def test_invalid_agent_submissions_are_422(make_runner, changes: dict[str, Any], field: str):
+    runner = make_runner(allowed_executors=EXECUTORS)
     answer = runner.submit(task_id="bad", **changes)
     assert answer.status_code == 422, answer.text
     assert answer.json["field"] == field
@@ -413,7 +416,7 @@ def test_agent_runner_requires_a_group_and_the_command_setting(make_runner):
 
 
 def test_a_missing_agent_command_fails_the_task_clearly(make_runner):
-    runner = make_runner()
+    runner = make_runner(allowed_executors=("mock", "agent"))
     runner.submit(task_id="nocmd", executor="agent", group="g")
     assert runner.wait_status("nocmd", "failed")["message"].startswith("HOST_RUNNER_AGENT_CMD is not set")
     runner = runner.restart(agent_cmd=("no-such-agent-runner-xyz",))

@@ -71,6 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (cwd / "task.sh").write_text(TASK_SCRIPT)
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO), HOST_RUNNER_API_TOKEN=TOKEN, HOST_RUNNER_EXECUTOR="shell",
+               HOST_RUNNER_ALLOWED_EXECUTORS="shell,agent",
                HOST_RUNNER_CMD_TEMPLATE=f"sh {cwd / 'task.sh'}", GATES=str(gates),
                HOST_RUNNER_AGENT_CMD=shlex.join([sys.executable, str(FAKE_BIN / "fake-agent-runner")]))
     env.pop("HOST_RUNNER_DATA_DIR", None)

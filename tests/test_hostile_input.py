@@ -315,7 +315,8 @@ def test_truncated_bodies_over_a_real_socket(tmp_path: Path):
     (b"GET /tasks?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GARBAGE\r\n\r\n", 400),
     (b"GET /health HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431),
-    (b"POST /tasks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"POST /tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     400),
     (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 400),
 ])
 def test_requests_gunicorn_refuses_itself_are_answered_in_json(tmp_path: Path, request_bytes: bytes, status: int):
