@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 document served at ``/openapi.json``, written as Python data.
 
 Adding an endpoint is one :class:`Operation` in :data:`OPERATIONS` (plus a schema in :data:`SCHEMAS` if its
-body is new). Every operation gets the errors every route can answer (401 with a token set, 500) and, when it
-asks an actor, 503. The test-suite validates every response it sees against this document
+body is new). Every operation gets the errors every route can answer (401 with a token set, 403 and 415 from the
+request guard, 500) and, when it asks an actor, 503. The test-suite validates every response it sees against this document
 (tests/openapi_check.py), so an endpoint, field or status code missing here fails the tests.
 """
 
@@ -458,6 +458,10 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.asks_actor:
         responses.setdefault(503, ("the runner is shutting down or too busy to answer in time", "Error"))
     responses.setdefault(500, ("an internal error (details only in the runner's log)", "Error"))
+    # The request guard (api/request_guard.py), before any route: browsers of other origins and foreign names.
+    responses.setdefault(403, ("a request from a web page of another origin or site, or (except on /health) under a "
+                               "Host name the runner does not answer to (HOST_RUNNER_ALLOWED_HOSTS)", "Error"))
+    responses.setdefault(415, ("a body not declared 'Content-Type: application/json'", "Error"))
     # What gunicorn answers itself, before the application sees the request (as JSON: api/gunicorn_worker.py).
     responses.setdefault(400, ("a malformed HTTP request", "Error"))
     responses.setdefault(414, ("a request line longer than the server reads (4094 bytes)", "Error"))

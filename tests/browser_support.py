@@ -41,14 +41,14 @@ def require_browser() -> None:
         pytest.skip(message)
 
 
-def start_browser(profile: Path) -> Any:
-    """A headless Chromium with a fresh profile in ``profile``."""
+def start_browser(profile: Path, *flags: str) -> Any:
+    """A headless Chromium with a fresh profile in ``profile`` and any further command-line ``flags``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
+    for flag in (*FLAGS, *flags):
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     service = Service(executable_path=str(CHROMEDRIVER), log_output=str(profile.parent / "chromedriver.log"))

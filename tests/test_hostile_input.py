@@ -50,7 +50,7 @@ class Row:
     field: str | None = None
     path: str = "/tasks/submit"
     method: str = "POST"
-    headers: dict[str, str] = dc_field(default_factory=dict)
+    headers: dict[str, str | None] = dc_field(default_factory=dict)  # None: leave the header out
 
 
 def make_world(tmp_path: Path) -> World:
@@ -181,6 +181,29 @@ ROWS = [
         headers={"Content-Type": "text/plain"}),
     Row("wrong content type form", lambda w: b"task_id=t1&run_id=r1&prompt=p", 415,
         headers={"Content-Type": "application/x-www-form-urlencoded"}),
+    # what a web page can send without a CORS preflight (fetch no-cors with a Blob, sendBeacon, a form)
+    Row("no content type", lambda w: json.dumps(base()).encode(), 415, headers={"Content-Type": None}),
+    Row("text/plain with a charset", lambda w: json.dumps(base()).encode(), 415,
+        headers={"Content-Type": "text/plain;charset=UTF-8"}),
+    Row("multipart form", lambda w: json.dumps(base()).encode(), 415,
+        headers={"Content-Type": "multipart/form-data; boundary=x"}),
+    Row("JSON look-alike type", lambda w: json.dumps(base()).encode(), 415,
+        headers={"Content-Type": "application/jsonx"}),
+    # browsers: other origins, other sites, DNS rebinding (a name of the attacker's resolving to 127.0.0.1)
+    Row("foreign Origin", lambda w: base(), 403, headers={"Origin": "http://attacker.example"}),
+    Row("Origin of another port", lambda w: base(), 403, headers={"Origin": "http://127.0.0.1:1"}),
+    Row("opaque Origin null", lambda w: base(), 403, headers={"Origin": "null"}),
+    Row("Sec-Fetch-Site cross-site", lambda w: base(), 403, headers={"Sec-Fetch-Site": "cross-site"}),
+    Row("Sec-Fetch-Site same-site", lambda w: base(), 403, headers={"Sec-Fetch-Site": "same-site"}),
+    Row("rebound Host", lambda w: base(), 403, headers={"Host": "attacker.example:8765"}),
+    Row("rebound Host reading", None, 403, path="/tasks", method="GET", headers={"Host": "attacker.example"}),
+    Row("rebound Host on the dashboard", None, 403, path="/ui", method="GET", headers={"Host": "rebind.example"}),
+    Row("cancel from a foreign Origin", None, 403, path="/tasks/t1/cancel", headers={"Origin": "http://a.example"}),
+    Row("preflight from a foreign Origin", None, 403, method="OPTIONS",
+        headers={"Origin": "http://a.example", "Access-Control-Request-Method": "POST"}),
+    # executors the operator did not allow (this runner allows only its default, shell)
+    Row("executor codex not allowed", lambda w: base(executor="codex"), 422, "executor"),
+    Row("executor agent not allowed", lambda w: base(executor="agent", group="g"), 422, "executor"),
     # ids in the URL never become paths
     Row("GET task ../..", None, 404, path="/tasks/..%2F..%2Fetc%2Fpasswd", method="GET"),
     Row("GET task NUL", None, 404, path="/tasks/a%00b", method="GET"),
@@ -217,7 +240,8 @@ def hostile_runner(make_runner: Callable[..., Runner], world: World) -> Runner:
 def test_hostile_request_is_refused(hostile_runner: Runner, world: World, tmp_path: Path, row: Row):
     data_dir = hostile_runner.config.data_dir
     before = tree(tmp_path, data_dir)
-    headers = {"Content-Type": "application/json", **row.headers}
+    headers = {name: value for name, value in {"Content-Type": "application/json", **row.headers}.items()
+               if value is not None}
     kwargs: dict[str, Any] = {"headers": headers}
     if row.body is not None:
         body = row.body(world)
