@@ -266,7 +266,7 @@ def attempt(session: requests.Session, delivery: Delivery, secret: str | None, t
         return _post(session, delivery, secret, timeout, proxies, verify)
     try:
         addresses = destination(delivery.url, allowed, proxies)
-    except NotAllowed:
+    except (NotAllowed, ValueError):  # ValueError: not even a name the resolver takes (a label over 63 bytes)
         return Outcome(False, False, NOT_ALLOWED)
     except OSError:  # the name did not resolve: what requests reports as a connection error
         return Outcome(False, True, "connection failed")

@@ -192,6 +192,14 @@ def test_a_name_that_does_not_resolve_is_a_connection_failure_as_before(resolved
     assert (outcome.delivered, outcome.retryable, outcome.error) == (False, True, "connection failed")
 
 
+def test_a_name_the_resolver_cannot_even_take_is_refused(receiver: CallbackReceiver):
+    """A label longer than 63 bytes makes the real resolver raise (UnicodeError), not fail: still a final refusal,
+    not an internal error retried until the attempts run out."""
+    outcome = send(f"http://{'a' * 64}.invalid:{receiver.port}/callback", "127.0.0.0/8")
+    assert (outcome.delivered, outcome.retryable, outcome.error) == (False, False, NOT_ALLOWED)
+    assert receiver.received == []
+
+
 def test_listed_names_and_allowed_literals_are_not_resolved_by_the_check(resolved, receiver: CallbackReceiver):
     """A name listed by name is the operator's trust (it goes out as a name); an IP literal needs no lookup."""
     assert send(f"http://localhost:{receiver.port}/callback", "localhost").delivered
@@ -225,7 +233,11 @@ def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, Path, list[str | None]]]
     names: list[str | None] = []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc,func-returns-value]
+
+    def record_sni(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        names.append(name)
+
+    context.sni_callback = record_sni  # type: ignore[assignment]
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
