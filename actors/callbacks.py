@@ -193,7 +193,8 @@ class CallbackActor(Actor):
         if session is None:
             session = self.sessions.session = new_session()
         try:
-            outcome = attempt(session, delivery, self.config.callback_secret, self.config.callback_timeout_seconds)
+            outcome = attempt(session, delivery, self.config.callback_secret, self.config.callback_timeout_seconds,
+                              self.config.callback_allowed_hosts)
         except Exception as exc:  # a bug here must not leave the run waiting forever
             logger.exception("callback attempt for task %s failed unexpectedly", run[0], extra=task_fields(run))
             outcome = Outcome(False, True, f"internal error ({type(exc).__name__})")

@@ -65,7 +65,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "execution_mode": {"enum": list(EXECUTION_MODES), "default": "no-workspace"},
             "workspace": ref("Workspace"),
             "sandbox": {"type": "object"},
-            "status_callback_url": {"type": "string", "format": "uri"},
+            "status_callback_url": {"type": "string", "format": "uri",
+                                    "description": "http or https; when HOST_RUNNER_CALLBACK_ALLOWED_HOSTS is set, "
+                                                   "its host must be listed there (else 422)"},
             "status_callback_token": {"type": "string", "writeOnly": True},
             "timeout_seconds": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS,
                                 "description": "for agent tasks: the longest time without a result frame"},

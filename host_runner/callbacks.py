@@ -7,6 +7,11 @@ Signature (when ``HOST_RUNNER_CALLBACK_SECRET`` is set)::
 
     X-Runner-Timestamp: <unix seconds of this attempt>
     X-Runner-Signature: sha256=<hex HMAC-SHA256(key=secret, msg=timestamp + "." + raw body bytes)>
+
+Allowed hosts (when ``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS`` is set): every attempt first checks where it would
+go (:func:`destination`, rules in host_runner/allowlist.py); a name that needs its addresses checked is resolved
+here, once, and the connection goes to exactly those addresses (:class:`PinnedAdapter`), so a DNS answer that
+changes between the check and the connection (rebinding) cannot send it elsewhere.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hmac
 import json
 import os
 import random
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +30,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
+import urllib3.exceptions
+import urllib3.util.connection
 
+from host_runner.allowlist import NOT_ALLOWED, HostAllowlist, ip_literal
 from host_runner.models import TaskRecord
 
 #: Fields of the record a receiver gets, as the contract names them; identity and ordering are added to them.
@@ -149,10 +161,127 @@ def environment_settings(receiver: str) -> tuple[dict[str, str], bool | str]:
     return proxies, verify
 
 
-def attempt(session: requests.Session, delivery: Delivery, secret: str | None, timeout: float) -> Outcome:
-    """POST one event once. Blocking: runs in a worker thread, never in an actor."""
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses a TCP connection to ``host`` may use, in the resolver's order, without repeats (blocking:
+    worker threads only). The one place callbacks resolve names, so that tests can stand in for DNS."""
+    found: list[str] = []
+    for _family, _type, _proto, _name, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = str(sockaddr[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+class NotAllowed(Exception):
+    """The attempt would go somewhere ``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS`` does not allow."""
+
+
+def destination(url: str, allowed: HostAllowlist, proxies: Mapping[str, str]) -> tuple[str, ...] | None:
+    """Where an attempt to ``url`` may connect under ``allowed``: None to connect as requests would (a listed
+    name, trusted as a name; an allowed IP literal, which needs no lookup), or the checked addresses to connect
+    to instead of resolving the name again. Raises :class:`NotAllowed`, or OSError when the name does not
+    resolve (a retryable connection failure, as it would be without the setting)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = ip_literal(host)
+    if literal is not None:
+        if not allowed.allows_address(literal):
+            raise NotAllowed()
+        return None
+    if allowed.trusts_name(host):
+        return None
+    # A name not listed (the event was stored under another setting): its addresses decide.
+    if requests.utils.select_proxy(url, dict(proxies)):
+        raise NotAllowed()  # a proxy would resolve the name itself: its addresses cannot be held to the check
+    addresses = resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+    checked = [ip_literal(address) for address in addresses]  # a zone (fe80::1%eth0) is kept, and not allowed
+    if not checked or not all(address is not None and allowed.allows_address(address) for address in checked):
+        raise NotAllowed()
+    return tuple(addresses)
+
+
+def _connect_pinned(connection: urllib3.connection.HTTPConnection, addresses: tuple[str, ...]) -> socket.socket:
+    """urllib3's ``_new_conn``, but to ``addresses`` (checked) instead of a fresh lookup of the URL's host."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return urllib3.util.connection.create_connection(
+                (address, connection.port), connection.timeout, source_address=connection.source_address,
+                socket_options=connection.socket_options)
+        except OSError as exc:  # the next address, as urllib3 does with the resolver's list
+            error = exc
+    if isinstance(error, TimeoutError):
+        raise urllib3.exceptions.ConnectTimeoutError(connection, f"connect timeout={connection.timeout}")
+    raise urllib3.exceptions.NewConnectionError(connection, f"Failed to establish a new connection: {error}")
+
+
+class _PinnedHTTPConnection(urllib3.connection.HTTPConnection):
+    def __init__(self, *args: Any, addresses: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.addresses = addresses
+
+    def _new_conn(self) -> socket.socket:
+        return _connect_pinned(self, self.addresses)
+
+
+class _PinnedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """Only the TCP connection is pinned: TLS still sends the URL's host as SNI and checks the certificate
+    against it (``connect`` takes them from ``self.host``, which stays the name)."""
+
+    def __init__(self, *args: Any, addresses: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.addresses = addresses
+
+    def _new_conn(self) -> socket.socket:
+        return _connect_pinned(self, self.addresses)
+
+
+class PinnedAdapter(requests.adapters.HTTPAdapter):
+    """A transport adapter whose connections go to ``addresses`` whatever the URL's host resolves to by then;
+    the host stays the URL's for the Host header, SNI and certificate checks. One per attempt (its pools hold
+    connections to those addresses only)."""
+
+    def __init__(self, addresses: tuple[str, ...]) -> None:
+        self.addresses = addresses
+        super().__init__()
+
+    def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: bool | str | None,
+                                        proxies: Mapping[str, str] | None = None,
+                                        cert: Any = None) -> urllib3.connectionpool.HTTPConnectionPool:
+        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
+        kind = (_PinnedHTTPSConnection if isinstance(pool, urllib3.connectionpool.HTTPSConnectionPool)
+                else _PinnedHTTPConnection)
+        pool.ConnectionCls = functools.partial(kind, addresses=self.addresses)  # type: ignore[assignment]
+        return pool
+
+
+def attempt(session: requests.Session, delivery: Delivery, secret: str | None, timeout: float,
+            allowed: HostAllowlist | None = None) -> Outcome:
+    """POST one event once. Blocking: runs in a worker thread, never in an actor.
+
+    With ``allowed`` (``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS``), a destination it does not allow is refused
+    before any connection, finally, with an error that says nothing about the target."""
+    proxies, verify = environment_settings(receiver_of(delivery.url))
+    if allowed is None:
+        return _post(session, delivery, secret, timeout, proxies, verify)
     try:
-        proxies, verify = environment_settings(receiver_of(delivery.url))
+        addresses = destination(delivery.url, allowed, proxies)
+    except (NotAllowed, ValueError):  # ValueError: not even a name the resolver takes (a label over 63 bytes)
+        return Outcome(False, False, NOT_ALLOWED)
+    except OSError:  # the name did not resolve: what requests reports as a connection error
+        return Outcome(False, True, "connection failed")
+    if addresses is None:
+        return _post(session, delivery, secret, timeout, proxies, verify)
+    # A session of its own: the thread's pools hold connections made by name, which must not be reused here.
+    with new_session() as pinned:
+        pinned.mount("http://", PinnedAdapter(addresses))
+        pinned.mount("https://", PinnedAdapter(addresses))
+        return _post(pinned, delivery, secret, timeout, proxies, verify)
+
+
+def _post(session: requests.Session, delivery: Delivery, secret: str | None, timeout: float,
+          proxies: dict[str, str], verify: bool | str) -> Outcome:
+    try:
         # No redirects: following one would hand the token to whatever host the Location names.
         response = session.post(delivery.url, data=delivery.body.encode("ascii"),
                                 headers=headers_for(delivery, secret), timeout=timeout, allow_redirects=False,

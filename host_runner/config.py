@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from host_runner.allowlist import HostAllowlist, parse_allowed_hosts
 from host_runner.models import EXECUTORS  # defined with the task fields that name them
 
 PULL_POLICIES = ("missing", "never", "always")
@@ -86,6 +87,8 @@ class Config:
     callback_backoff_max_seconds: float = 60.0
     #: Signs every callback (HMAC-SHA256) when set; kept out of repr so that logging a Config never shows it.
     callback_secret: str | None = field(default=None, repr=False)
+    #: Where callbacks may go (``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS``); None: anywhere (see host_runner/allowlist.py).
+    callback_allowed_hosts: HostAllowlist | None = None
     log_level: str = "INFO"
     log_format: str = "text"
     log_prompts: bool = False
@@ -355,6 +358,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                                            defaults.callback_backoff_max_seconds, _number(float, 0.01, 3_600),
                                            "seconds 0.01..3600"),
         callback_secret=_read(env, "HOST_RUNNER_CALLBACK_SECRET", None, str, "a secret"),
+        callback_allowed_hosts=_read(env, "HOST_RUNNER_CALLBACK_ALLOWED_HOSTS", None, parse_allowed_hosts,
+                                     "comma-separated host names, IP addresses or CIDRs"),
         log_level=_read(env, "HOST_RUNNER_LOG_LEVEL", defaults.log_level,
                         _choice(("DEBUG", "INFO", "WARNING", "ERROR")), "DEBUG, INFO, WARNING or ERROR"),
         log_format=_read(env, "HOST_RUNNER_LOG_FORMAT", defaults.log_format, _choice(("text", "json")),

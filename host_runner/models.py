@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from host_runner.allowlist import HostAllowlist
 from host_runner.errors import ValidationError
 from host_runner.sandbox import SandboxSpec, parse_sandbox
 
@@ -199,7 +200,9 @@ def _parse_timeout(raw: Any, default: float) -> float:
     return float(raw)
 
 
-def _parse_callback_url(body: dict[str, Any]) -> str | None:
+def _parse_callback_url(body: dict[str, Any], allowed: HostAllowlist | None = None) -> str | None:
+    """The callback URL, checked against ``allowed`` (``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS``) when set: by name
+    or IP literal only, never by resolving the name (see host_runner/allowlist.py for why)."""
     url = _require_string(body, "status_callback_url", required=False)
     if not url:
         return None
@@ -213,6 +216,12 @@ def _parse_callback_url(body: dict[str, Any]) -> str | None:
         raise ValidationError("status_callback_url", "is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError("status_callback_url", "must be an http:// or https:// URL")
+    if allowed is not None and not allowed.allows_host(parts.hostname):
+        raise ValidationError(
+            "status_callback_url",
+            "its host is not allowed by HOST_RUNNER_CALLBACK_ALLOWED_HOSTS (a name must be listed by name; "
+            "an IP address must be a listed address or inside a listed CIDR)",
+        )
     return url
 
 
@@ -271,12 +280,14 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
 def parse_task_request(
     body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = (),
     default_executor: str = "mock", allowed_executors: tuple[str, ...] | None = None,
+    callback_allowed_hosts: HostAllowlist | None = None,
 ) -> TaskRequest:
     """Validate a submission body; raise :class:`ValidationError` naming the first bad field.
 
     ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from;
     ``default_executor`` is the runner's (it decides whether an agent task's group is required);
-    ``allowed_executors`` are those a task may name (HOST_RUNNER_ALLOWED_EXECUTORS; default: the default one)."""
+    ``allowed_executors`` are those a task may name (HOST_RUNNER_ALLOWED_EXECUTORS; default: the default one);
+    ``callback_allowed_hosts``, when set, the only hosts ``status_callback_url`` may name."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
     _reject_lone_surrogates(body)
@@ -319,7 +330,7 @@ def parse_task_request(
         execution_mode=mode,
         workspace=workspace,
         sandbox=sandbox,
-        status_callback_url=_parse_callback_url(body),
+        status_callback_url=_parse_callback_url(body, callback_allowed_hosts),
         status_callback_token=token,
         timeout_seconds=_parse_timeout(body.get("timeout_seconds"), default_timeout),
         executor=executor,

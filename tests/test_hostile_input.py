@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from conftest import Runner, wait_for
+from host_runner.allowlist import parse_allowed_hosts
 from host_runner.config import DockerSettings
 from test_gunicorn import start_service, stop_service
 
@@ -169,6 +170,26 @@ ROWS = [
         "status_callback_url"),
     Row("callback with header injection", lambda w: base(status_callback_url="http://127.0.0.1/\r\nX-Evil: 1"),
         422, "status_callback_url"),
+    # callback hosts outside HOST_RUNNER_CALLBACK_ALLOWED_HOSTS (the runner below allows 127.0.0.1, ::1 and
+    # orch.internal): callbacks must not probe the network for the client
+    Row("callback to the cloud metadata address", lambda w: base(
+        status_callback_url="http://169.254.169.254/latest/meta-data/"), 422, "status_callback_url"),
+    Row("callback to an unlisted name", lambda w: base(status_callback_url="http://db.internal:5432/"), 422,
+        "status_callback_url"),
+    Row("callback to a listed name as a prefix", lambda w: base(
+        status_callback_url="http://orch.internal.evil.example/"), 422, "status_callback_url"),
+    Row("callback to another loopback port owner", lambda w: base(status_callback_url="http://127.0.0.2:22/"),
+        422, "status_callback_url"),
+    Row("callback to loopback written as one number", lambda w: base(status_callback_url="http://2130706433:22/"),
+        422, "status_callback_url"),
+    Row("callback to loopback written short", lambda w: base(status_callback_url="http://127.1:22/"), 422,
+        "status_callback_url"),
+    Row("callback to an IPv4-mapped address", lambda w: base(
+        status_callback_url="http://[::ffff:169.254.169.254]/"), 422, "status_callback_url"),
+    Row("callback to an unlisted IPv6 address", lambda w: base(status_callback_url="http://[fd00::1]:80/"), 422,
+        "status_callback_url"),
+    Row("callback with user info dressed as the host", lambda w: base(
+        status_callback_url="http://127.0.0.1@10.0.0.1/"), 422, "status_callback_url"),
     # bodies that are not what they claim
     Row("deeply nested array", lambda w: b"[" * 100_000, 400),
     Row("deeply nested object", lambda w: b'{"a": ' * 100_000, 400),
@@ -233,7 +254,8 @@ def world(tmp_path: Path) -> World:
 def hostile_runner(make_runner: Callable[..., Runner], world: World) -> Runner:
     return make_runner(executor="shell", cmd_template=("sh", "-c", f"touch {world.canary}; echo ran", "task",
                                                        "{prompt}", "{task_id}"),
-                       docker=DockerSettings(mount_roots=(str(world.allowed),), pull="never"))
+                       docker=DockerSettings(mount_roots=(str(world.allowed),), pull="never"),
+                       callback_allowed_hosts=parse_allowed_hosts("127.0.0.1,::1,orch.internal"))
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
