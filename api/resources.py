@@ -78,6 +78,7 @@ class TasksResource:
         try:
             request = parse_task_request(body, default_timeout=self.config.default_timeout_seconds,
                                          sandbox_mount_roots=self.config.docker.mount_roots,
+                                         sandbox_data_dir=self.config.data_dir,
                                          default_executor=self.config.executor)
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None

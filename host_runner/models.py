@@ -270,11 +270,12 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
 
 def parse_task_request(
     body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = (),
-    default_executor: str = "mock",
+    sandbox_data_dir: str | os.PathLike[str] | None = None, default_executor: str = "mock",
 ) -> TaskRequest:
     """Validate a submission body; raise :class:`ValidationError` naming the first bad field.
 
     ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from;
+    ``sandbox_data_dir`` (the runner's data directory) is never mounted, like the host's system directories;
     ``default_executor`` is the runner's (it decides whether an agent task's group is required)."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
@@ -299,7 +300,7 @@ def parse_task_request(
     if sandbox_raw is not None and not isinstance(sandbox_raw, dict):
         raise ValidationError("sandbox", "must be an object")
     # Other modes ignore a sandbox, as they ignore any unknown field.
-    sandbox = parse_sandbox(sandbox_raw, sandbox_mount_roots) if mode == "docker-sandbox" else None
+    sandbox = parse_sandbox(sandbox_raw, sandbox_mount_roots, sandbox_data_dir) if mode == "docker-sandbox" else None
 
     executor = body.get("executor")
     if executor is not None and executor not in EXECUTORS:
