@@ -75,11 +75,7 @@ class TasksResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req)
         try:
-            request = parse_task_request(body, default_timeout=self.config.default_timeout_seconds,
-                                         sandbox_mount_roots=self.config.docker.mount_roots,
-                                         default_executor=self.config.executor,
-                                         allowed_executors=self.config.executors_allowed,
-                                         callback_allowed_hosts=self.config.callback_allowed_hosts)
+            request = parse_task_request(body, self.config.submit_rules)
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None
         try:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from host_runner.allowlist import HostAllowlist, parse_allowed_hosts
-from host_runner.models import EXECUTORS  # defined with the task fields that name them
+from host_runner.models import EXECUTORS, SubmitRules  # defined with the task fields that name them
 
 PULL_POLICIES = ("missing", "never", "always")
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -109,6 +109,15 @@ class Config:
     def executors_allowed(self) -> tuple[str, ...]:
         """The executors a submission may name: HOST_RUNNER_ALLOWED_EXECUTORS, else the default executor alone."""
         return self.allowed_executors or (self.executor,)
+
+    @property
+    def submit_rules(self) -> SubmitRules:
+        """What a submission may ask of this runner (see :func:`host_runner.models.parse_task_request`)."""
+        return SubmitRules(
+            default_timeout=self.default_timeout_seconds, default_executor=self.executor,
+            allowed_executors=self.executors_allowed, sandbox_mount_roots=self.docker.mount_roots,
+            sandbox_data_dir=self.data_dir, callback_allowed_hosts=self.callback_allowed_hosts,
+        )
 
     @property
     def db_path(self) -> Path:

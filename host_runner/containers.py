@@ -35,6 +35,8 @@ from host_runner.docker import (
     last_line,
     load_instance_id,
 )
+from host_runner.errors import ValidationError
+from host_runner.executors import LaunchError
 from host_runner.launchers import Launched
 from host_runner.models import TaskRecord, TaskRequest
 from host_runner.process import (
@@ -48,6 +50,7 @@ from host_runner.process import (
     start_ticks,
 )
 from host_runner.reactor import Reactor
+from host_runner.sandbox import SandboxSpec, check_again
 from host_runner.store import Store
 
 logger = logging.getLogger(__name__)
@@ -174,19 +177,23 @@ class _ContainerRun:
 class ContainerLauncher(_ContainerRun):
     """Creates the container, then starts it attached under the wrapper."""
 
-    def __init__(self, cli: DockerCli, config: Config, args: list[str], name: str, image: str, cwd: Path,
+    def __init__(self, cli: DockerCli, config: Config, sandbox: SandboxSpec, args: list[str], name: str, cwd: Path,
                  files: RunFiles, reactor: Reactor) -> None:
         super().__init__(cli, config, files, reactor)
+        self.sandbox = sandbox
         self.args = args
         self.name = name
-        self.image = image
+        self.image = sandbox.image
         self.cwd = cwd
         self.spawned: Spawned | None = None
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Launched:
         """Helper thread: ``docker create`` (pulling if allowed), then the attached client, which the wrapper
-        starts only once :meth:`release` is called (after the runner persisted the run)."""
+        starts only once :meth:`release` is called (after the runner persisted the run). The sandbox is
+        validated again first: a spec that no longer passes (a mount source swapped for a symlink since the
+        submit, or a spec stored before the rule it breaks) fails the run, and no container is created."""
+        check_sandbox_again(self.config, self.sandbox)
         container_id = self.cli.create(self.args, self.name, self.image)
         self.container_id = container_id
         spec = ProcessSpec(argv=(self.cli.resolve(), "start", "--attach", container_id), env=self.cli.env, cwd=self.cwd)
@@ -284,8 +291,18 @@ def container_launcher(config: Config, request: TaskRequest, cwd: Path, files: R
     name = container_name(config.instance_id, request.task_id, request.run_id)
     labels = {LABEL_TASK: request.task_id, LABEL_RUN: request.run_id, LABEL_INSTANCE: config.instance_id}
     args = create_args(config.docker, request.sandbox, name, labels)
-    return ContainerLauncher(docker_cli(config, environment, request), config, args, name, request.sandbox.image,
-                             cwd, files, reactor)
+    return ContainerLauncher(docker_cli(config, environment, request), config, request.sandbox, args, name, cwd,
+                             files, reactor)
+
+
+def check_sandbox_again(config: Config, sandbox: SandboxSpec) -> None:
+    """Validate a stored sandbox by today's rules and settings just before ``docker create``
+    (:func:`host_runner.sandbox.check_again`); :class:`LaunchError` saying why if it no longer passes."""
+    try:
+        check_again(sandbox, config.docker.mount_roots, config.data_dir)
+    except ValidationError as exc:
+        raise LaunchError(f"sandbox refused when checked again before creating its container (none was "
+                          f"created): {exc}") from None
 
 
 def adopted_container_launcher(config: Config, record: TaskRecord, alive: bool, files: RunFiles, reactor: Reactor,

@@ -277,17 +277,25 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
     return group, session_id, dict(raw)
 
 
-def parse_task_request(
-    body: Any, *, default_timeout: float = 600.0, sandbox_mount_roots: tuple[str, ...] = (),
-    default_executor: str = "mock", allowed_executors: tuple[str, ...] | None = None,
-    callback_allowed_hosts: HostAllowlist | None = None,
-) -> TaskRequest:
-    """Validate a submission body; raise :class:`ValidationError` naming the first bad field.
+@dataclass(frozen=True)
+class SubmitRules:
+    """What the operator allows a submission (built from the settings by ``Config.submit_rules``)."""
 
-    ``sandbox_mount_roots``, when not empty, are the only host directories a sandbox may mount from;
-    ``default_executor`` is the runner's (it decides whether an agent task's group is required);
-    ``allowed_executors`` are those a task may name (HOST_RUNNER_ALLOWED_EXECUTORS; default: the default one);
-    ``callback_allowed_hosts``, when set, the only hosts ``status_callback_url`` may name."""
+    default_timeout: float = 600.0
+    #: The runner's executor: a task that names none runs it (and it decides whether a group is required).
+    default_executor: str = "mock"
+    #: The executors a task may name (HOST_RUNNER_ALLOWED_EXECUTORS); None: the default one alone.
+    allowed_executors: tuple[str, ...] | None = None
+    #: When not empty, the only host directories a sandbox may mount from (HOST_RUNNER_SANDBOX_MOUNT_ROOTS).
+    sandbox_mount_roots: tuple[str, ...] = ()
+    #: The runner's data directory: never mounted into a sandbox, like the host's system directories.
+    sandbox_data_dir: str | os.PathLike[str] | None = None
+    #: When set, the only hosts ``status_callback_url`` may name (HOST_RUNNER_CALLBACK_ALLOWED_HOSTS).
+    callback_allowed_hosts: HostAllowlist | None = None
+
+
+def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskRequest:
+    """Validate a submission body under ``rules``; raise :class:`ValidationError` naming the first bad field."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
     _reject_lone_surrogates(body)
@@ -311,12 +319,13 @@ def parse_task_request(
     if sandbox_raw is not None and not isinstance(sandbox_raw, dict):
         raise ValidationError("sandbox", "must be an object")
     # Other modes ignore a sandbox, as they ignore any unknown field.
-    sandbox = parse_sandbox(sandbox_raw, sandbox_mount_roots) if mode == "docker-sandbox" else None
+    sandbox = (parse_sandbox(sandbox_raw, rules.sandbox_mount_roots, rules.sandbox_data_dir)
+               if mode == "docker-sandbox" else None)
 
     executor = body.get("executor")
     if executor is not None and executor not in EXECUTORS:
         raise ValidationError("executor", f"must be one of {', '.join(EXECUTORS)}")
-    allowed = (default_executor,) if allowed_executors is None else allowed_executors
+    allowed = (rules.default_executor,) if rules.allowed_executors is None else rules.allowed_executors
     if executor is not None and executor not in allowed:
         # A client must not pick a way of running things that the operator did not turn on.
         raise ValidationError("executor", f"{executor!r} is not allowed on this runner (HOST_RUNNER_ALLOWED_EXECUTORS: "
@@ -330,9 +339,9 @@ def parse_task_request(
         execution_mode=mode,
         workspace=workspace,
         sandbox=sandbox,
-        status_callback_url=_parse_callback_url(body, callback_allowed_hosts),
+        status_callback_url=_parse_callback_url(body, rules.callback_allowed_hosts),
         status_callback_token=token,
-        timeout_seconds=_parse_timeout(body.get("timeout_seconds"), default_timeout),
+        timeout_seconds=_parse_timeout(body.get("timeout_seconds"), rules.default_timeout),
         executor=executor,
         group=group,
         session_id=session_id,
@@ -341,7 +350,7 @@ def parse_task_request(
     if mode == "docker-sandbox":
         if executor is not None:  # the sandbox names its own image and command
             raise ValidationError("executor", "does not apply to execution_mode docker-sandbox")
-    elif (executor or default_executor) == "agent" and agent_group(request) is None:
+    elif (executor or rules.default_executor) == "agent" and agent_group(request) is None:
         raise ValidationError("group", "is required for the agent executor (or give workspace.project_id)")
     return request
 

@@ -5,6 +5,11 @@ well-formed image reference, the program must not look like an option, environme
 variable names, and mount sources must be existing host paths (inside ``HOST_RUNNER_SANDBOX_MOUNT_ROOTS`` when
 that is set). Unknown keys are refused rather than ignored: a mistyped ``readonly`` must not silently give a
 writable mount.
+
+Some host paths are never mounted, whatever the mount roots say (:data:`PROTECTED_DIRECTORIES`, the engine
+sockets, the runner's data directory): neither they, nor anything inside them, nor a directory containing one of
+them. A stored spec is checked again (:func:`check_again`) just before its container is created, so a source
+swapped for a symlink after the submit, or a spec stored before a rule existed, never reaches Docker.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import posixpath
 import re
 import stat
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from typing import Any
 
 from host_runner.errors import ValidationError
@@ -64,7 +70,9 @@ class SandboxSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxSpec:
-        """Rebuild a spec from its stored form (``dataclasses.asdict`` through JSON); no validation."""
+        """Rebuild a spec from its stored form (``dataclasses.asdict`` through JSON). No validation here: the host
+        may have changed since the spec was stored, so :func:`check_again` validates it just before its container
+        is created (a spec reloaded after a restart included)."""
         env = data.get("env") or ()
         pairs = env.items() if isinstance(env, dict) else env
         return cls(
@@ -109,24 +117,78 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-#: Where a Docker engine's socket usually lives; DOCKER_HOST (unix://...) adds the one this runner talks to.
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+#: Host directories a sandbox never mounts, whatever HOST_RUNNER_SANDBOX_MOUNT_ROOTS says: nor anything inside
+#: them, nor a directory containing one of them (so not ``/var``, which holds ``/var/run``). Both the spelling and
+#: the real path count (``/var/run`` is usually a symlink to ``/run``, ``/bin`` one to ``/usr/bin``). Every
+#: top-level ``/lib*`` directory of the host is added to these (lib, lib32, lib64, libx32, ...).
+PROTECTED_DIRECTORIES = (
+    "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/root", "/proc", "/sys",
+    "/dev", "/run", "/var/run", "/var/lib/docker", "/var/lib/containerd",
+)
+#: Where container engines put their sockets (whoever reaches one is root on the host): Docker's, containerd's
+#: (its own and the one dockerd embeds), rootless Docker's and Docker Desktop's. Those under /run are covered by
+#: /run already; ``DOCKER_HOST``, ``CONTAINERD_ADDRESS`` and ``XDG_RUNTIME_DIR`` add the ones this host uses.
+ENGINE_SOCKETS = (
+    "/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock",
+    "/var/run/containerd/containerd.sock", "/run/docker/containerd/containerd.sock",
+    "~/.docker/run/docker.sock", "~/.docker/desktop/docker.sock",
+)
+NEVER_MOUNT = "sandboxes may never mount"
 
 
-def _docker_sockets() -> tuple[str, ...]:
-    """The resolved paths of the Docker sockets on this host (whoever reaches one is root on the host)."""
-    candidates = list(DOCKER_SOCKETS)
-    host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://"):
-        candidates.append(host[len("unix://"):])
-    return tuple(sorted({os.path.realpath(path) for path in candidates if os.path.exists(path)}))
+def _engine_sockets() -> list[str]:
+    """The engine sockets that exist on this host (those that do not cannot be reached through a mount)."""
+    candidates = [os.path.expanduser(path) for path in ENGINE_SOCKETS]
+    for variable in ("DOCKER_HOST", "CONTAINERD_ADDRESS"):
+        value = os.environ.get(variable, "")
+        if value.startswith("unix://"):
+            candidates.append(value[len("unix://"):])
+        elif value.startswith("/"):
+            candidates.append(value)
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime.startswith("/"):
+        candidates.append(os.path.join(runtime, "docker.sock"))
+    return [path for path in candidates if os.path.exists(path)]
 
 
-def _refuse_dangerous_source(real_source: str, field_name: str) -> None:
-    """A sandbox must not get the host: neither its root directory, nor a socket (the Docker socket gives root
-    on the host, other sockets reach host daemons), nor a directory holding the Docker socket."""
+def _top_level_libs() -> list[str]:
+    try:
+        names = os.listdir("/")
+    except OSError:
+        return []
+    return [f"/{name}" for name in names if fnmatch(name, "lib*")]
+
+
+def protected_paths(data_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
+    """Every path no sandbox may mount, as ``(path, what it is)``: each under its own spelling and its real path."""
+    entries = [(path, "the host directory") for path in (*PROTECTED_DIRECTORIES, *_top_level_libs())]
+    if data_dir is not None:
+        entries.append((os.fspath(data_dir), "the runner's data directory"))
+    entries += [(path, "the container engine socket") for path in _engine_sockets()]
+    found: dict[str, str] = {}
+    for path, what in entries:
+        spelled = os.path.normpath(os.path.abspath(path))
+        for candidate in (spelled, os.path.realpath(spelled)):
+            found.setdefault(candidate, what)
+    return list(found.items())
+
+
+def _refuse_dangerous_source(source: str, real_source: str, field_name: str,
+                             protected: list[tuple[str, str]]) -> None:
+    """A sandbox must not get the host: neither its root directory, nor its system directories, kernel interfaces
+    and engine state (:func:`protected_paths`), nor a socket (an engine's gives root on the host, others reach
+    host daemons) or device, nor a directory holding any of these."""
     if real_source == "/":
         raise ValidationError(field_name, "must not be the host's root directory")
+    shown = source if source == real_source else f"{source} (which resolves to {real_source})"
+    for path, what in protected:
+        if real_source == path:
+            raise ValidationError(field_name, f"{shown} is {what} {path}, which {NEVER_MOUNT}")
+        if _within(real_source, path):
+            raise ValidationError(field_name, f"{shown} is inside {what} {path}, which {NEVER_MOUNT} "
+                                              "(nor anything inside it)")
+        if _within(path, real_source):
+            raise ValidationError(field_name, f"{shown} contains {what} {path}, which {NEVER_MOUNT}")
     try:
         mode = os.stat(real_source).st_mode
     except OSError as exc:
@@ -134,10 +196,8 @@ def _refuse_dangerous_source(real_source: str, field_name: str) -> None:
     if stat.S_ISSOCK(mode):
         raise ValidationError(field_name, "is a socket: a sandbox must not reach host daemons (the Docker socket "
                                           "would give it root on the host)")
-    for socket_path in _docker_sockets():
-        if _within(socket_path, real_source):
-            raise ValidationError(field_name, f"contains the Docker socket {socket_path}, which would give the "
-                                              "sandbox root on the host")
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise ValidationError(field_name, f"{shown} is neither a directory nor a regular file (a device or FIFO)")
 
 
 def _parse_image(raw: Any) -> str:
@@ -182,7 +242,7 @@ def _parse_env(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _parse_mounts(raw: Any, roots: tuple[str, ...]) -> tuple[Mount, ...]:
+def _parse_mounts(raw: Any, roots: tuple[str, ...], data_dir: str | os.PathLike[str] | None) -> tuple[Mount, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -190,6 +250,7 @@ def _parse_mounts(raw: Any, roots: tuple[str, ...]) -> tuple[Mount, ...]:
     if len(raw) > MAX_MOUNTS:
         raise ValidationError("sandbox.mounts", f"must have at most {MAX_MOUNTS} mounts")
     real_roots = tuple(os.path.realpath(root) for root in roots)
+    protected = protected_paths(data_dir) if raw else []
     mounts: list[Mount] = []
     targets: dict[str, int] = {}
     for index, item in enumerate(raw):
@@ -202,9 +263,9 @@ def _parse_mounts(raw: Any, roots: tuple[str, ...]) -> tuple[Mount, ...]:
         source = _container_path(item.get("source"), f"{name}.source")
         if not os.path.exists(source):
             raise ValidationError(f"{name}.source", f"{source} does not exist on the host")
-        # Mount what the path resolves to now, and check that against the roots: a symlink cannot lead out.
+        # Mount what the path resolves to now, and check that against the rules: a symlink cannot lead out.
         real_source = os.path.realpath(source)
-        _refuse_dangerous_source(real_source, f"{name}.source")
+        _refuse_dangerous_source(source, real_source, f"{name}.source", protected)
         if real_roots and not any(_within(real_source, root) for root in real_roots):
             raise ValidationError(
                 f"{name}.source", f"{source} is outside HOST_RUNNER_SANDBOX_MOUNT_ROOTS ({':'.join(roots)})"
@@ -222,8 +283,12 @@ def _parse_mounts(raw: Any, roots: tuple[str, ...]) -> tuple[Mount, ...]:
     return tuple(mounts)
 
 
-def parse_sandbox(raw: Any, mount_roots: tuple[str, ...] = ()) -> SandboxSpec:
-    """Validate a submission's ``sandbox`` object; raise :class:`ValidationError` naming the first bad field."""
+def parse_sandbox(raw: Any, mount_roots: tuple[str, ...] = (),
+                  data_dir: str | os.PathLike[str] | None = None) -> SandboxSpec:
+    """Validate a submission's ``sandbox`` object; raise :class:`ValidationError` naming the first bad field.
+
+    ``mount_roots``, when not empty, are the only host directories mounts may come from; ``data_dir`` (the
+    runner's) is protected like the host's system directories."""
     if not isinstance(raw, dict):
         raise ValidationError("sandbox", "must be an object")
     unknown = sorted(set(raw) - SANDBOX_KEYS)
@@ -242,5 +307,24 @@ def parse_sandbox(raw: Any, mount_roots: tuple[str, ...] = ()) -> SandboxSpec:
         command=command,
         workdir=workdir,
         env=_parse_env(raw.get("env")),
-        mounts=_parse_mounts(raw.get("mounts"), mount_roots),
+        mounts=_parse_mounts(raw.get("mounts"), mount_roots, data_dir),
     )
+
+
+def check_again(spec: SandboxSpec, mount_roots: tuple[str, ...] = (),
+                data_dir: str | os.PathLike[str] | None = None) -> None:
+    """Validate a stored spec again, by the rules of :func:`parse_sandbox` (today's, with today's settings), just
+    before its container is created: the host may have changed since the submit, and a spec reloaded after a
+    restart may predate a rule. Each mount's source, stored as the real path it resolved to at submit, must
+    still be exactly that real path: one that resolves elsewhere now (a directory swapped for a symlink) is
+    refused, never followed, even where the new target would be allowed. Raises :class:`ValidationError`."""
+    raw = {
+        "image": spec.image, "command": list(spec.command), "workdir": spec.workdir, "env": dict(spec.env),
+        "mounts": [{"source": m.source, "target": m.target, "read_only": m.read_only} for m in spec.mounts],
+    }
+    checked = parse_sandbox(raw, mount_roots, data_dir)
+    for index, (stored, now) in enumerate(zip(spec.mounts, checked.mounts)):
+        if now.source != stored.source:
+            raise ValidationError(f"sandbox.mounts[{index}].source",
+                                  f"{stored.source} now resolves to {now.source}: it was replaced (by a symlink?) "
+                                  "after the task was submitted")

@@ -486,7 +486,85 @@ def test_a_mount_source_removed_before_the_start_fails_clearly(sandbox_runner, i
     runner.cancel("box-first")
     record = runner.wait_status("box-vanishing")
     assert record["status"] == "failed"
-    assert "bind source path does not exist" in record["message"]
+    # Checked again before `docker create`: no container was made to find it out.
+    assert record["message"] == ("sandbox refused when checked again before creating its container (none was "
+                                 f"created): sandbox.mounts[0].source: {source} does not exist on the host")
+    assert record["container_id"] is None
+
+
+def containers_of_task(instance_id: str, task_id: str) -> list[str]:
+    listed = docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={LABEL_INSTANCE}={instance_id}",
+                    "--filter", f"label={LABEL_TASK}={task_id}")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()
+
+
+def refused_again(source: Path, detail: str) -> str:
+    return ("sandbox refused when checked again before creating its container (none was created): "
+            f"sandbox.mounts[0].source: {source} (which resolves to {detail}, which sandboxes may never mount")
+
+
+@pytest.mark.docker
+def test_a_mount_source_swapped_for_a_symlink_to_etc_while_queued_creates_no_container(sandbox_runner, image,
+                                                                                      instance_id, tmp_path: Path):
+    """Valid when submitted; while the task waits for a slot, its source becomes a symlink to /etc. The check
+    before `docker create` refuses it: the task fails saying why, and no container exists (so /etc is intact)."""
+    from host_runner.docker import container_name
+
+    source = tmp_path / "share"
+    source.mkdir()
+    canary = Path("/etc") / f"host-runner-test-{instance_id}"
+    runner = sandbox_runner(max_concurrency=1)
+    submit_sandbox(runner, "box-first", image, "sleep", "1000")
+    running_container(runner, "box-first")
+    submit_sandbox(runner, "box-swapped", image, "touch", f"/host/{canary.name}",
+                   mounts=[{"source": str(source), "target": "/host", "read_only": False}])
+    assert runner.get("box-swapped")["status"] == "queued"
+    source.rmdir()
+    source.symlink_to("/etc")
+    try:
+        runner.cancel("box-first")
+        record = runner.wait_status("box-swapped")
+        assert record["status"] == "failed"
+        assert record["message"] == refused_again(Path(os.path.realpath(source.parent)) / "share",
+                                                  "/etc) is the host directory /etc")
+        assert record["container_id"] is None and record["started_at"] is None
+        assert containers_of_task(instance_id, "box-swapped") == []
+        name = container_name(instance_id, "box-swapped", record["run_id"])
+        assert docker("inspect", "--type", "container", name).returncode != 0
+    finally:
+        ran = canary.exists()
+        canary.unlink(missing_ok=True)
+    assert not ran, "the sandbox wrote into the host's /etc"
+
+
+@pytest.mark.docker
+def test_a_stored_sandbox_that_no_longer_passes_fails_after_a_restart(sandbox_runner, image, instance_id,
+                                                                     tmp_path: Path):
+    """A queued sandbox stored by one runner, whose mount source is swapped for a symlink to the runner's data
+    directory while no runner runs: the next runner, on the same data directory, requeues it at start and fails
+    it without creating a container."""
+    source = tmp_path / "share"
+    source.mkdir()
+    runner = sandbox_runner(max_concurrency=1)
+    submit_sandbox(runner, "box-first", image, "sleep", "1000")
+    running_container(runner, "box-first")
+    submit_sandbox(runner, "box-stored", image, "sh", "-c", "echo pwned > /host/pwned",
+                   mounts=[{"source": str(source), "target": "/host"}])
+    runner.system.stop()  # box-first keeps running; box-stored stays queued in the store
+    data_dir = Path(os.path.realpath(runner.config.data_dir))
+    source.rmdir()
+    source.symlink_to(data_dir)
+    second = runner.restart(max_concurrency=2)  # a slot for it at once
+    record = second.wait_status("box-stored")
+    assert record["status"] == "failed"
+    assert record["message"] == refused_again(Path(os.path.realpath(source.parent)) / "share",
+                                              f"{data_dir}) is the runner's data directory {data_dir}")
+    assert record["container_id"] is None
+    assert containers_of_task(instance_id, "box-stored") == []
+    assert not (data_dir / "pwned").exists()
+    assert second.get("box-first")["status"] == "running"  # re-adopted, untouched by the refusal
+    assert second.cancel("box-first").json["status"] == "canceled"
 
 
 # --- validation --------------------------------------------------------------------------------------------------
@@ -496,6 +574,10 @@ def sandbox_body(tmp_path: Path, **sandbox: Any) -> dict[str, Any]:
     return {"task_id": "t-1", "run_id": "r-1", "prompt": "p", "execution_mode": "docker-sandbox",
             "sandbox": {key: value for key, value in base.items() if value is not ...}}
 
+
+#: A mount source the cases may use where it must be valid: a directory of the test's own (``/tmp`` would not do,
+#: it contains the runner's data directory).
+SRC = "@source@"
 
 SANDBOX_CASES = [
     ("image missing", {"image": ...}, "sandbox.image"),
@@ -528,17 +610,17 @@ SANDBOX_CASES = [
     ("mount not an object", {"mounts": ["/tmp:/tmp"]}, "sandbox.mounts[0]"),
     ("mount source missing", {"mounts": [{"target": "/t"}]}, "sandbox.mounts[0].source"),
     ("mount source relative", {"mounts": [{"source": "tmp", "target": "/t"}]}, "sandbox.mounts[0].source"),
-    ("mount source absent", {"mounts": [{"source": "/tmp", "target": "/a"},
+    ("mount source absent", {"mounts": [{"source": SRC, "target": "/a"},
                                         {"source": "/nonexistent/dir", "target": "/b"}]}, "sandbox.mounts[1].source"),
     ("mount source with newline", {"mounts": [{"source": "/tmp\n", "target": "/t"}]}, "sandbox.mounts[0].source"),
-    ("mount target missing", {"mounts": [{"source": "/tmp"}]}, "sandbox.mounts[0].target"),
-    ("mount target relative", {"mounts": [{"source": "/tmp", "target": "t"}]}, "sandbox.mounts[0].target"),
-    ("mount target root", {"mounts": [{"source": "/tmp", "target": "/"}]}, "sandbox.mounts[0].target"),
-    ("mount target twice", {"mounts": [{"source": "/tmp", "target": "/t"}, {"source": "/tmp", "target": "/t/"}]},
+    ("mount target missing", {"mounts": [{"source": SRC}]}, "sandbox.mounts[0].target"),
+    ("mount target relative", {"mounts": [{"source": SRC, "target": "t"}]}, "sandbox.mounts[0].target"),
+    ("mount target root", {"mounts": [{"source": SRC, "target": "/"}]}, "sandbox.mounts[0].target"),
+    ("mount target twice", {"mounts": [{"source": SRC, "target": "/t"}, {"source": SRC, "target": "/t/"}]},
      "sandbox.mounts[1].target"),
-    ("mount read_only string", {"mounts": [{"source": "/tmp", "target": "/t", "read_only": "yes"}]},
+    ("mount read_only string", {"mounts": [{"source": SRC, "target": "/t", "read_only": "yes"}]},
      "sandbox.mounts[0].read_only"),
-    ("mount unknown key", {"mounts": [{"source": "/tmp", "target": "/t", "readonly": True}]},
+    ("mount unknown key", {"mounts": [{"source": SRC, "target": "/t", "readonly": True}]},
      "sandbox.mounts[0].readonly"),
     ("sandbox unknown key", {"network": "host"}, "sandbox.network"),
 ]
@@ -546,7 +628,10 @@ SANDBOX_CASES = [
 
 @pytest.mark.parametrize("name,changes,field", SANDBOX_CASES, ids=[case[0] for case in SANDBOX_CASES])
 def test_invalid_sandboxes_answer_422_naming_the_field(runner: Runner, tmp_path: Path, name, changes, field):
-    body = json.dumps(sandbox_body(tmp_path, **changes))  # ASCII JSON: a lone surrogate stays a \ud800 escape
+    source = tmp_path / "source"
+    source.mkdir()
+    # ASCII JSON: a lone surrogate stays a \ud800 escape
+    body = json.dumps(sandbox_body(tmp_path, **changes)).replace(SRC, str(source))
     result = runner.client.simulate_post("/tasks/submit", body=body, content_type="application/json")
     assert result.status_code == 422, result.text
     assert result.json["field"] == field
@@ -565,14 +650,15 @@ def test_sandbox_is_required_and_must_be_an_object(runner: Runner, tmp_path: Pat
         assert (result.status_code, result.json["field"]) == (422, expected)
 
 
-def test_mount_roots_limit_what_may_be_mounted(make_runner, tmp_path: Path):
+def test_mount_roots_limit_what_may_be_mounted(make_runner, tmp_path: Path, tmp_path_factory):
     allowed = tmp_path / "allowed"
     (allowed / "project").mkdir(parents=True)
-    (allowed / "escape").symlink_to(tmp_path)  # inside by name, outside once resolved
     outside = tmp_path / "outside"
     outside.mkdir()
+    (allowed / "escape").symlink_to(outside)  # inside by name, outside once resolved
     runner = make_runner(docker=DockerSettings(mount_roots=(str(allowed),), pull="never"))
-    for index, source in ((0, outside), (0, allowed / "escape"), (0, Path("/etc"))):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # beside this test's directory, not holding the data dir
+    for index, source in ((0, outside), (0, allowed / "escape"), (0, elsewhere)):
         result = runner.client.simulate_post("/tasks/submit", json=sandbox_body(
             tmp_path, mounts=[{"source": str(source), "target": "/m"}]))
         assert result.status_code == 422, result.text

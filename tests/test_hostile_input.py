@@ -3,7 +3,8 @@ shell template would touch a canary file) and nothing is created outside the dat
 
 The world a row may attack is a directory beside the data dir: a git repository with a commit (``proj``), a
 non-empty directory, a directory outside the project reached by a symlink, and the one root sandboxes may mount
-from. Before and after each row the whole tree outside the data dir is listed; it must not change.
+from (holding a symlink to /etc). Before and after each row the whole tree outside the data dir is listed; it
+must not change.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from host_runner.config import DockerSettings
 from test_gunicorn import start_service, stop_service
 
 MIB = 1024 * 1024
+NEVER_MOUNT = "sandboxes may never mount"
 
 
 @dataclass
@@ -38,12 +40,13 @@ class World:
     outside: Path
     full: Path
     allowed: Path
+    data: Path  # the runner's data directory (make_runner's default)
 
 
 @dataclass
 class Row:
     """One hostile request: ``body`` (a dict made from the world, or raw bytes) posted to ``path``; the answer
-    must be ``status`` and, for 422, name ``field``."""
+    must be ``status`` and, for 422, name ``field`` (and say ``detail`` when given)."""
 
     name: str
     body: Callable[[World], Any] | None
@@ -52,6 +55,7 @@ class Row:
     path: str = "/tasks/submit"
     method: str = "POST"
     headers: dict[str, str | None] = dc_field(default_factory=dict)  # None: leave the header out
+    detail: str | None = None
 
 
 def make_world(tmp_path: Path) -> World:
@@ -72,7 +76,8 @@ def make_world(tmp_path: Path) -> World:
     (full / "keep").write_text("x")
     allowed = root / "allowed"
     allowed.mkdir()
-    return World(root, tmp_path / "canary", proj, outside, full, allowed)
+    (allowed / "to-etc").symlink_to("/etc")  # inside the mount roots by name, /etc once resolved
+    return World(root, tmp_path / "canary", proj, outside, full, allowed, tmp_path / "data")
 
 
 def base(**changes: Any) -> dict[str, Any]:
@@ -153,6 +158,25 @@ ROWS = [
     Row("mount outside the mount roots", lambda w: sandbox(str(w.outside)), 422, "sandbox.mounts[0].source"),
     Row("mount escaping the roots by ..", lambda w: sandbox(f"{w.allowed}/../outside"), 422,
         "sandbox.mounts[0].source"),
+    # ... and what is refused whatever the mount roots say (the detail says so, not "outside the roots")
+    Row("mount of /etc", lambda w: sandbox("/etc"), 422, "sandbox.mounts[0].source", detail=NEVER_MOUNT),
+    Row("mount of a file in /etc", lambda w: sandbox("/etc/passwd"), 422, "sandbox.mounts[0].source",
+        detail=NEVER_MOUNT),
+    Row("mount of /usr/bin", lambda w: sandbox("/usr/bin"), 422, "sandbox.mounts[0].source", detail=NEVER_MOUNT),
+    Row("mount of /var (holds /var/run)", lambda w: sandbox("/var"), 422, "sandbox.mounts[0].source",
+        detail=NEVER_MOUNT),
+    Row("mount of /var/run", lambda w: sandbox("/var/run"), 422, "sandbox.mounts[0].source", detail=NEVER_MOUNT),
+    Row("mount of /proc", lambda w: sandbox("/proc"), 422, "sandbox.mounts[0].source", detail=NEVER_MOUNT),
+    Row("mount of the data dir", lambda w: sandbox(str(w.data)), 422, "sandbox.mounts[0].source",
+        detail=NEVER_MOUNT),
+    Row("mount of the data dir's database", lambda w: sandbox(str(w.data / "host_runner.db")), 422,
+        "sandbox.mounts[0].source", detail=NEVER_MOUNT),
+    Row("mount of a parent of the data dir", lambda w: sandbox(str(w.data.parent)), 422,
+        "sandbox.mounts[0].source", detail=NEVER_MOUNT),
+    Row("mount of a symlink to /etc in the roots", lambda w: sandbox(f"{w.allowed}/to-etc"), 422,
+        "sandbox.mounts[0].source", detail=NEVER_MOUNT),
+    Row("mount of /etc by .. from the roots", lambda w: sandbox(f"{w.allowed}/{'../' * 20}etc"), 422,
+        "sandbox.mounts[0].source", detail=NEVER_MOUNT),
     Row("sandbox command that is an option", lambda w: base(execution_mode="docker-sandbox", sandbox={
         "image": "busybox", "command": ["--privileged"]}), 422, "sandbox.command[0]"),
     Row("sandbox image that is an option", lambda w: base(execution_mode="docker-sandbox", sandbox={
@@ -275,6 +299,8 @@ def test_hostile_request_is_refused(hostile_runner: Runner, world: World, tmp_pa
     assert error["detail"] and "Traceback" not in result.text
     if row.field is not None:
         assert error["field"] == row.field, error
+    if row.detail is not None:
+        assert row.detail in error["detail"], error
     listing = hostile_runner.client.simulate_get("/tasks").json
     assert listing["count"] == 0, "a refused request must not create a task"
     assert not world.canary.exists(), "nothing may run"
