@@ -317,6 +317,10 @@ def test_truncated_bodies_over_a_real_socket(tmp_path: Path):
     (b"GET /health HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n", 431),
     (b"POST /tasks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
     (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+    # a head over the 64 KiB the worker holds for one connection (api/gunicorn_worker.py), still unfinished
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 70_000, 431),
+    # a bare LF: refused at once, not held until the header timeout
+    (b"GET /health HTTP/1.1\nHost: x\n\n", 400),
 ])
 def test_requests_gunicorn_refuses_itself_are_answered_in_json(tmp_path: Path, request_bytes: bytes, status: int):
     """gunicorn answers these before the application sees them; api/gunicorn_worker.py makes the answer JSON."""

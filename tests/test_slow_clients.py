@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 
+from host_runner.config import ConfigError, load_config
 from test_gunicorn import start_service, stop_service
 
 #: More than gunicorn.conf.py's 16 request threads.
@@ -223,3 +225,10 @@ def test_a_large_body_sent_slowly_is_not_cut_by_the_header_timeout(tmp_path: Pat
         assert record.status_code == 200 and record.json()["task_id"] == "large"
     finally:
         assert stop_service(process) == 0
+
+
+def test_the_header_timeout_setting():
+    assert load_config({}).header_timeout_seconds == 10.0
+    assert load_config({"HOST_RUNNER_HEADER_TIMEOUT_SECONDS": "2.5"}).header_timeout_seconds == 2.5
+    with pytest.raises(ConfigError, match=r"HOST_RUNNER_HEADER_TIMEOUT_SECONDS='0.1' is not valid: expected seconds"):
+        load_config({"HOST_RUNNER_HEADER_TIMEOUT_SECONDS": "0.1"})
