@@ -232,3 +232,39 @@ def test_the_header_timeout_setting():
     assert load_config({"HOST_RUNNER_HEADER_TIMEOUT_SECONDS": "2.5"}).header_timeout_seconds == 2.5
     with pytest.raises(ConfigError, match=r"HOST_RUNNER_HEADER_TIMEOUT_SECONDS='0.1' is not valid: expected seconds"):
         load_config({"HOST_RUNNER_HEADER_TIMEOUT_SECONDS": "0.1"})
+
+
+def test_the_thread_parser_reads_the_head_it_was_given_and_never_waits_past_the_deadline_for_more():
+    """What a request thread does with a connection the poller handed over (api/gunicorn_worker.py)."""
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.http.errors import LimitRequestHeaders
+
+    from api.gunicorn_worker import HeaderTimeout, HeadFirstParser
+
+    cfg = GunicornConfig()
+    server, client = socket.socketpair()
+    try:
+        # a complete head: parsed from what was fed, with a deadline already past (a socket read would raise)
+        parser = HeadFirstParser(cfg, server, ("127.0.0.1", 1))
+        parser.unreader.feed(b"POST /tasks HTTP/1.1\r\nHost: 127.0.0.1:1\r\nContent-Length: 6\r\n\r\n{\"a\"",
+                             time.monotonic() - 1, False)
+        request = next(parser)
+        assert (request.method, request.path) == ("POST", "/tasks")
+        # the body is not under the header deadline: its rest comes from the socket, however late
+        client.sendall(b":1")
+        assert request.body.read() == b'{"a":1'
+        # a head that is not complete: more is read until the deadline, then HeaderTimeout (answered 408)
+        parser = HeadFirstParser(cfg, server, ("127.0.0.1", 1))
+        parser.unreader.feed(b"GET /health HTTP/1.1\r\nHo", time.monotonic() + 0.3, False)
+        started = time.monotonic()
+        with pytest.raises(HeaderTimeout):
+            next(parser)
+        assert 0.25 <= time.monotonic() - started < 5
+        # a head already over the limit and still not complete: 431 without reading on
+        parser = HeadFirstParser(cfg, server, ("127.0.0.1", 1))
+        parser.unreader.feed(b"GET /health HTTP/1.1\r\nX-A: " + b"a" * 70_000, time.monotonic() + 60, True)
+        with pytest.raises(LimitRequestHeaders):
+            next(parser)
+    finally:
+        server.close()
+        client.close()
