@@ -255,7 +255,8 @@ class JsonErrorThreadWorker(ThreadWorker):
     def _on_head_readable(self, conn: TConn, client: socket.socket) -> None:
         pending = self.pending_heads[conn]
         try:
-            chunk = client.recv(MAX_HEAD_BYTES + 1)
+            # never more than one byte past the limit: what follows a head is left to the request thread
+            chunk = client.recv(MAX_HEAD_BYTES + 1 - len(pending.data))
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -276,7 +277,12 @@ class JsonErrorThreadWorker(ThreadWorker):
         if conn.parser is None:  # a new connection: the parser gthread's TConn.init would make, reading heads
             conn.parser = HeadFirstParser(self.cfg, conn.sock, conn.client)
             conn.initialized = True
-        conn.parser.unreader.feed(bytes(pending.data), pending.deadline, len(pending.data) > MAX_HEAD_BYTES)
+        data = bytes(pending.data)
+        end = data.find(_HEAD_END)
+        too_large = (end + len(_HEAD_END) if end >= 0 else len(data)) > MAX_HEAD_BYTES
+        if too_large:  # the parser gets the first 64 KiB, and a 431 when it needs more
+            data = data[:MAX_HEAD_BYTES]
+        conn.parser.unreader.feed(data, pending.deadline, too_large)
         super().enqueue_req(conn)
 
     def _forget_pending(self, conn: TConn) -> None:
