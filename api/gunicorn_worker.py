@@ -309,6 +309,9 @@ class JsonErrorThreadWorker(ThreadWorker):
                 if pending.data:
                     continue  # stopping: a request under way keeps its time
             if pending.data:
+                peer = conn.client[0] if isinstance(conn.client, tuple) else conn.client
+                self.log.info("Request head from ip=%s not complete within %g s: answered 408, closing",
+                              peer, self.header_timeout)
                 try:  # best effort and never blocking: the poller thread serves every other connection
                     conn.sock.send(header_timeout_response(self.header_timeout))
                 except OSError:
