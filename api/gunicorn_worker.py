@@ -12,7 +12,8 @@ are complete: 16 connections that send half a request line and stop freeze the w
 included, before any authentication. Here the worker's poller thread reads the head itself (non-blocking reads
 in its selector loop) and hands the connection to a thread only once the head is complete, or once the parser
 can decide on the bytes already there (a bare LF, a head over :data:`MAX_HEAD_BYTES`). The thread's parser is
-given those bytes first (:class:`HeadFirstUnreader`), so it never waits for a head. A connection whose head is
+given those bytes first (:class:`HeadFirstUnreader`), so it does not wait for a head (were it to need more
+anyway, it would read only until the same deadline). A connection whose head is
 not complete ``HOST_RUNNER_HEADER_TIMEOUT_SECONDS`` after it was accepted (or, on a kept-alive connection, after
 the next request began to arrive) is answered a JSON 408 and closed; one that sent nothing at all is just
 closed, as an idle kept-alive connection is (there is no request to answer). The body is not covered: it is
