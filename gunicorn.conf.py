@@ -19,7 +19,14 @@ except ConfigError as exc:  # refuse to start, saying which variable is wrong
 
 bind = _config.bind
 workers = 1
-worker_class = "api.gunicorn_worker.JsonErrorThreadWorker"  # gthread, with its own errors as JSON
+# gthread, with its own errors as JSON, and request heads read in its poller thread: a connection gets one of the
+# request threads only once its request line and headers are complete, and is closed (JSON 408) when they are not
+# complete within HOST_RUNNER_HEADER_TIMEOUT_SECONDS, so that slow or stalled clients cannot take every thread.
+worker_class = "api.gunicorn_worker.JsonErrorThreadWorker"
+# gunicorn's default, written out because it is what bounds the connections the worker holds at once (waiting for
+# a head, served, or kept alive): at the limit it stops accepting until some close. Each one waiting for its
+# head holds at most 64 KiB of it (api/gunicorn_worker.py MAX_HEAD_BYTES).
+worker_connections = 1000
 threads = int(os.environ.get("HOST_RUNNER_THREADS", "16"))
 if _config.max_log_followers >= threads:  # followers hold request threads: some must stay for the API
     print(f"host-runner: HOST_RUNNER_MAX_LOG_FOLLOWERS={_config.max_log_followers} must be below "

@@ -1,23 +1,63 @@
-"""gunicorn's threaded worker, with the errors gunicorn answers itself (a malformed request line, a URI or
-header block over its limits, a bad chunked body) sent as JSON like every other error of the API.
+"""gunicorn's threaded worker, hardened in two ways.
 
-gunicorn writes those answers as HTML before the application sees the request. :meth:`handle_error` lets
-gunicorn decide the status and log as usual, but hands it a stand-in socket that captures the HTML answer;
-the status line is kept and the body rewritten as the API's ``{"error", "detail"}`` JSON.
+**Errors as JSON.** The errors gunicorn answers itself (a malformed request line, a URI or header block over its
+limits, a bad chunked body) are sent as JSON like every other error of the API. gunicorn writes those answers as
+HTML before the application sees the request. :meth:`JsonErrorThreadWorker.handle_error` lets gunicorn decide the
+status and log as usual, but hands it a stand-in socket that captures the HTML answer; the status line is kept
+and the body rewritten as the API's ``{"error", "detail"}`` JSON.
+
+**Slow clients wait in the poller, not in a request thread.** Stock gthread hands a connection to one of its
+(16) threads as soon as it is readable, and the thread's parser then blocks until the request line and headers
+are complete: 16 connections that send half a request line and stop freeze the whole API, ``/health``
+included, before any authentication. Here the worker's poller thread reads the head itself (non-blocking reads
+in its selector loop) and hands the connection to a thread only once the head is complete, or once the parser
+can decide on the bytes already there (a bare LF, a head over :data:`MAX_HEAD_BYTES`). The thread's parser is
+given those bytes first (:class:`HeadFirstUnreader`), so it does not wait for a head (were it to need more
+anyway, it would read only until the same deadline). A connection whose head is
+not complete ``HOST_RUNNER_HEADER_TIMEOUT_SECONDS`` after it was accepted (or, on a kept-alive connection, after
+the next request began to arrive) is answered a JSON 408 and closed; one that sent nothing at all is just
+closed, as an idle kept-alive connection is (there is no request to answer). The body is not covered: it is
+read by the application's thread as before, at the client's pace.
+
+The number of connections the worker holds (waiting for a head, being served or kept alive) stays bounded by
+gunicorn's ``worker_connections`` (1000): past it the worker stops accepting until some close.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import re
+import selectors
 import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.http.errors import LimitRequestHeaders
+from gunicorn.http.message import Request
+from gunicorn.http.parser import RequestParser
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from host_runner.config import load_config
 
 logger = logging.getLogger(__name__)
 
 MAX_DETAIL_CHARS = 200
+
+#: The largest request head (request line and headers) a connection may send. gunicorn's own limits allow some
+#: 800 KiB (100 fields of 8 KiB); the API needs a few hundred bytes, and every connection waiting for its head
+#: holds its bytes in the worker, so 1000 connections (``worker_connections``) hold at most 64 MiB. A longer
+#: head is answered 431, as gunicorn answers one over its own limits.
+MAX_HEAD_BYTES = 64 * 1024
+
+_HEAD_END = b"\r\n\r\n"
+#: gunicorn's parser refuses a line ending in a bare LF at once, without waiting for the rest of the head.
+_BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 class _CapturingSocket:
@@ -36,6 +76,14 @@ class _CapturingSocket:
         self.data += data
 
 
+def json_error(code: int, reason: str, detail: str) -> bytes:
+    """A complete HTTP/1.1 error response with the API's JSON body, closing the connection."""
+    encoded = json.dumps({"error": reason, "detail": detail}).encode("utf-8")
+    head = (f"HTTP/1.1 {code} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(encoded)}\r\n\r\n")
+    return head.encode("latin-1") + encoded
+
+
 def json_error_response(html_response: bytes, exc: BaseException) -> bytes:
     """Rewrite gunicorn's HTML error response as a JSON one with the same status."""
     status_line = html_response.split(b"\r\n", 1)[0].decode("latin-1")
@@ -43,24 +91,230 @@ def json_error_response(html_response: bytes, exc: BaseException) -> bytes:
     detail = str(exc) or reason
     if len(detail) > MAX_DETAIL_CHARS:
         detail = detail[:MAX_DETAIL_CHARS] + "..."
-    body = json.dumps({"error": reason or "Bad Request", "detail": f"malformed HTTP request: {detail}"
-                       if code.startswith("4") else "internal error in the runner; the details are in its log"})
-    encoded = body.encode("utf-8")
-    head = (f"HTTP/1.1 {code} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(encoded)}\r\n\r\n")
-    return head.encode("latin-1") + encoded
+    detail = (f"malformed HTTP request: {detail}" if code.startswith("4")
+              else "internal error in the runner; the details are in its log")
+    return json_error(int(code) if code.isdigit() else 500, reason or "Bad Request", detail)
+
+
+def header_timeout_response(timeout: float) -> bytes:
+    """The 408 a connection gets when its request line and headers did not arrive in time."""
+    return json_error(408, "Request Timeout", f"the request line and headers did not arrive within {timeout:g} s")
+
+
+class HeaderTimeout(Exception):
+    """The parser needed more of a head than had arrived by the connection's header deadline."""
+
+
+class HeadFirstUnreader(SocketUnreader):
+    """gunicorn's socket reader, serving first the head the poller thread already read (:meth:`feed`).
+
+    While a request head is parsed (:attr:`in_head`) the parser should never need more than it was given; should
+    it anyway, this reads the socket only until the connection's header deadline and then raises
+    :class:`HeaderTimeout` (answered 408), so that no request thread waits on a head indefinitely. When the
+    given head was already over :data:`MAX_HEAD_BYTES`, needing more raises ``LimitRequestHeaders`` (431).
+    Outside heads (bodies) it reads the socket as gunicorn does.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.pending: deque[bytes] = deque()
+        self.in_head = False
+        self.deadline = 0.0
+        self.too_large = False
+
+    def feed(self, data: bytes, deadline: float, too_large: bool) -> None:
+        if data:
+            self.pending.append(data)
+        self.deadline = deadline
+        self.too_large = too_large
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        if self.pending:
+            return self.pending.popleft()
+        if not self.in_head:
+            return super().chunk(size_hint)
+        if self.too_large:
+            raise LimitRequestHeaders(f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise HeaderTimeout()
+        previous = self.sock.gettimeout()
+        self.sock.settimeout(remaining)
+        try:
+            return super().chunk(size_hint)
+        except TimeoutError:  # socket.timeout
+            raise HeaderTimeout() from None
+        finally:
+            self.sock.settimeout(previous)
+
+    def take_buffered(self) -> bytes:
+        data = super().take_buffered() + b"".join(self.pending)
+        self.pending.clear()
+        return data
+
+
+class HeadFirstRequest(Request):
+    """A request whose head is parsed with the unreader in its head mode."""
+
+    def parse(self, unreader: Any) -> bytes:
+        head_first = isinstance(unreader, HeadFirstUnreader)
+        if head_first:
+            unreader.in_head = True
+        try:
+            return super().parse(unreader)
+        finally:
+            if head_first:
+                unreader.in_head = False
+                # Bytes fed but not needed by this head (none, as the poller feeds a head that ends where its
+                # last read did) go back in front of the socket, where gunicorn looks for a pipelined request.
+                leftover = b"".join(unreader.pending)
+                unreader.pending.clear()
+                if leftover:
+                    unreader.unread(leftover)
+
+
+class HeadFirstParser(RequestParser):
+    """gunicorn's HTTP/1 request parser over a :class:`HeadFirstUnreader`."""
+
+    mesg_class = HeadFirstRequest
+
+    def __init__(self, cfg: Any, sock: socket.socket, source_addr: Any) -> None:
+        super().__init__(cfg, sock, source_addr)
+        self.unreader = HeadFirstUnreader(sock)
+
+
+@dataclass
+class _PendingHead:
+    """A connection whose request head is still arriving, and what has arrived of it."""
+
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
 
 
 class JsonErrorThreadWorker(ThreadWorker):
-    """The ``gthread`` worker answering gunicorn's own errors in JSON."""
+    """The ``gthread`` worker answering gunicorn's own errors in JSON and reading request heads in its poller."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The settings gunicorn.conf.py validated already (a bad value stopped the service there).
+        self.header_timeout = load_config().header_timeout_seconds
+        # Connections waiting for their head, in deadline order (every deadline is "now + the same timeout").
+        self.pending_heads: dict[TConn, _PendingHead] = {}
+        # Reading heads in the poller means handing the parser plain HTTP/1 bytes: not for TLS, where the
+        # poller would see ciphertext, nor for the PROXY protocol or HTTP/2 prior knowledge, which read the
+        # socket before the parser does. None of them is configured for host-runner; they keep gthread's way.
+        self.reads_heads = (not self.cfg.is_ssl and getattr(self.cfg, "protocol", "http") == "http"
+                            and getattr(self.cfg, "proxy_protocol", "off") == "off"
+                            and getattr(self.cfg, "http2_cleartext", "off") not in ("prior-knowledge", "both"))
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        if isinstance(exc, HeaderTimeout):
+            self.log.debug("Closing a connection whose request head did not arrive in time.")
+            self._send_quietly(client, header_timeout_response(self.header_timeout))
+            return
         capture = _CapturingSocket()
         super().handle_error(req, capture, addr, exc)
         if not capture.data:
             return
+        self._send_quietly(client, json_error_response(capture.data, exc))
+
+    @staticmethod
+    def _send_quietly(client: socket.socket, data: bytes) -> None:
         try:
             client.setblocking(True)
-            client.sendall(json_error_response(capture.data, exc))
+            client.sendall(data)
         except OSError:
             logger.debug("could not send an error response: the client is gone")
+
+    # -- reading heads on the poller thread. Everything below runs on it, as gthread's enqueue_req does.
+
+    def enqueue_req(self, conn: TConn) -> None:
+        """Give ``conn`` to a request thread once its next request head is complete; until then, wait for it
+        in the poller. gthread calls this for a new connection, a kept-alive one that turned readable, and one
+        whose previous request left bytes of the next behind."""
+        if not self.reads_heads:
+            super().enqueue_req(conn)
+            return
+        pending = _PendingHead(deadline=time.monotonic() + self.header_timeout)
+        if conn.parser is not None:  # what the previous request's parser read ahead
+            pending.data += conn.parser.unreader.take_buffered()
+        if self._head_decidable(pending.data, 0):
+            self._hand_over(conn, pending)
+            return
+        conn.sock.setblocking(False)
+        self.pending_heads[conn] = pending
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn))
+
+    @staticmethod
+    def _head_decidable(data: bytearray, searched: int) -> bool:
+        """True when gunicorn's parser can answer from ``data`` alone: the head is complete, or has a bare LF
+        (refused at once), or is too long. Only the bytes from ``searched`` on are new."""
+        return (data.find(_HEAD_END, max(searched - 3, 0)) >= 0
+                or _BARE_LF.search(data, max(searched - 1, 0)) is not None
+                or len(data) > MAX_HEAD_BYTES)
+
+    def _on_head_readable(self, conn: TConn, client: socket.socket) -> None:
+        pending = self.pending_heads[conn]
+        try:
+            # never more than one byte past the limit: what follows a head is left to the request thread
+            chunk = client.recv(MAX_HEAD_BYTES + 1 - len(pending.data))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNRESET, errno.EPIPE, errno.ENOTCONN, errno.ETIMEDOUT):
+                self.log.warning("Socket error reading a request head: %s", exc)
+            self._drop_pending(conn)
+            return
+        if not chunk:  # the client closed before completing a request: nothing to answer, as in gthread
+            self._drop_pending(conn)
+            return
+        searched = len(pending.data)
+        pending.data += chunk
+        if self._head_decidable(pending.data, searched):
+            self._forget_pending(conn)
+            self._hand_over(conn, pending)
+
+    def _hand_over(self, conn: TConn, pending: _PendingHead) -> None:
+        if conn.parser is None:  # a new connection: the parser gthread's TConn.init would make, reading heads
+            conn.parser = HeadFirstParser(self.cfg, conn.sock, conn.client)
+            conn.initialized = True
+        data = bytes(pending.data)
+        end = data.find(_HEAD_END)
+        too_large = (end + len(_HEAD_END) if end >= 0 else len(data)) > MAX_HEAD_BYTES
+        if too_large:  # the parser gets the first 64 KiB, and a 431 when it needs more
+            data = data[:MAX_HEAD_BYTES]
+        conn.parser.unreader.feed(data, pending.deadline, too_large)
+        super().enqueue_req(conn)
+
+    def _forget_pending(self, conn: TConn) -> None:
+        del self.pending_heads[conn]
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _drop_pending(self, conn: TConn) -> None:
+        self._forget_pending(conn)
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        """gthread's loop calls this about once a second: also close the connections whose head is late (after
+        a 408 when part of a request came), and, once the worker is stopping, those that sent nothing yet."""
+        super().murder_pending()
+        now = time.monotonic()
+        for conn, pending in list(self.pending_heads.items()):
+            if pending.deadline > now:
+                if self.alive:
+                    break  # deadline order: the others are later still
+                if pending.data:
+                    continue  # stopping: a request under way keeps its time
+            if pending.data:
+                peer = conn.client[0] if isinstance(conn.client, tuple) else conn.client
+                self.log.info("Request head from ip=%s not complete within %g s: answered 408, closing",
+                              peer, self.header_timeout)
+                try:  # best effort and never blocking: the poller thread serves every other connection
+                    conn.sock.send(header_timeout_response(self.header_timeout))
+                except OSError:
+                    pass
+            self._drop_pending(conn)

@@ -466,8 +466,11 @@ def _operation(operation: Operation) -> dict[str, Any]:
     responses.setdefault(415, ("a body not declared 'Content-Type: application/json'", "Error"))
     # What gunicorn answers itself, before the application sees the request (as JSON: api/gunicorn_worker.py).
     responses.setdefault(400, ("a malformed HTTP request", "Error"))
+    responses.setdefault(408, ("the request line and headers did not arrive within HOST_RUNNER_HEADER_TIMEOUT_SECONDS "
+                               "(the connection is closed)", "Error"))
     responses.setdefault(414, ("a request line longer than the server reads (4094 bytes)", "Error"))
-    responses.setdefault(431, ("a header block larger than the server reads", "Error"))
+    responses.setdefault(431, ("a header block larger than the server reads (over 100 fields, a field over 8190 "
+                               "bytes, or over 64 KiB with the request line)", "Error"))
     rendered: dict[str, Any] = {
         "operationId": operation.operation_id,
         "summary": operation.summary,

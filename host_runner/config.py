@@ -93,6 +93,9 @@ class Config:
     log_format: str = "text"
     log_prompts: bool = False
     max_log_followers: int = 8
+    #: How long a connection may take to deliver its request line and headers before gunicorn's worker closes
+    #: it (api/gunicorn_worker.py): until then it waits in the worker's poller, not in one of the request threads.
+    header_timeout_seconds: float = 10.0
     docker: DockerSettings = field(default_factory=DockerSettings)
     #: Labels this runner's containers; None until the actor system reads (or creates) ``<data dir>/instance_id``.
     instance_id: str | None = None
@@ -376,6 +379,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
         max_log_followers=_read(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
                                 _number(int, 0, 1000), "an integer 0..1000"),
+        # Below half a second a slow but honest link could not send a request at all; above five minutes a
+        # stalled connection would hold a file descriptor and a buffer for no purpose.
+        header_timeout_seconds=_read(env, "HOST_RUNNER_HEADER_TIMEOUT_SECONDS", defaults.header_timeout_seconds,
+                                     _number(float, 0.5, 300), "seconds 0.5..300"),
         docker=load_docker_settings(env),
         instance_id=_read(env, "HOST_RUNNER_INSTANCE_ID", None, _instance_id,
                           "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),

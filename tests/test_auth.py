@@ -62,6 +62,9 @@ def test_non_loopback_bind_without_token_refuses_to_start():
     ("HOST_RUNNER_LOG_FORMAT", "xml"),
     ("HOST_RUNNER_LOG_PROMPTS", "sometimes"),
     ("HOST_RUNNER_MAX_LOG_FOLLOWERS", "-1"),
+    ("HOST_RUNNER_HEADER_TIMEOUT_SECONDS", "0"),
+    ("HOST_RUNNER_HEADER_TIMEOUT_SECONDS", "301"),
+    ("HOST_RUNNER_HEADER_TIMEOUT_SECONDS", "soon"),
 ])
 def test_bad_settings_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):

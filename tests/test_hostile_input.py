@@ -390,6 +390,13 @@ def test_truncated_bodies_over_a_real_socket(tmp_path: Path):
     (b"POST /tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
      400),
     (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 400),
+    # a head over the 64 KiB the worker holds for one connection (api/gunicorn_worker.py), still unfinished
+    (b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 70_000, 431),
+    # ... and complete, each field within gunicorn's own limits
+    (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: " % i + b"a" * 7000 + b"\r\n" for i in range(10))
+     + b"\r\n", 431),
+    # a bare LF: refused at once, not held until the header timeout
+    (b"GET /health HTTP/1.1\nHost: x\n\n", 400),
 ])
 def test_requests_gunicorn_refuses_itself_are_answered_in_json(tmp_path: Path, request_bytes: bytes, status: int):
     """gunicorn answers these before the application sees them; api/gunicorn_worker.py makes the answer JSON."""
