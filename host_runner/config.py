@@ -249,18 +249,22 @@ def _group(raw: str) -> str:
 def read_token_file(path: str) -> str:
     """The API token kept in ``path``, which only the runner's user may read (like an ssh key)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO must not hang the start
     except OSError as exc:
         raise ValueError(exc.strerror) from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ValueError("not a regular file")
         if info.st_mode & 0o077:
             raise ValueError(f"other users may read it (mode {stat.S_IMODE(info.st_mode):04o}); chmod 600 it")
         if info.st_uid != os.geteuid():
             raise ValueError("it belongs to another user")
-        token = file.read(64 * 1024).decode("utf-8", errors="strict").strip()
+        token = os.read(fd, 64 * 1024).decode("utf-8").strip()
+    except OSError as exc:
+        raise ValueError(exc.strerror) from None
+    finally:
+        os.close(fd)
     if not token:
         raise ValueError("it is empty")
     return token

@@ -65,6 +65,12 @@ def test_non_loopback_bind_without_token_refuses_to_start():
     ("HOST_RUNNER_HEADER_TIMEOUT_SECONDS", "0"),
     ("HOST_RUNNER_HEADER_TIMEOUT_SECONDS", "301"),
     ("HOST_RUNNER_HEADER_TIMEOUT_SECONDS", "soon"),
+    ("HOST_RUNNER_ALLOWED_HOSTS", "http://evil.example/"),
+    ("HOST_RUNNER_ALLOWED_HOSTS", "a b"),
+    ("HOST_RUNNER_SOCKET_GROUP", "no-such-group-xyz"),
+    ("HOST_RUNNER_SOCKET_GROUP", "0"),  # a real group, but the bind is TCP
+    ("HOST_RUNNER_API_TOKEN_FILE", "/nonexistent/token"),
+    ("HOST_RUNNER_API_TOKEN_FILE", "/etc"),
 ])
 def test_bad_settings_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):

@@ -291,7 +291,7 @@ def test_the_shell_is_open_and_the_data_is_not(make_runner):
     # TestClient: the OpenAPI check would resolve the dot segments itself before matching a path.)
     raw = falcon.testing.TestClient(runner.client.app)
     for path in ("/ui/../tasks", "/ui/%2e%2e/tasks", "/ui/..%2Ftasks", "/ui/x/../../debug/actors"):
-        result = raw.simulate_get(path)
+        result = raw.simulate_get(path, host="127.0.0.1")
         assert result.status_code == 404 and "tasks" not in result.json, path
     for path in ("/tasks", "/debug/actors", "/metrics"):
         assert runner.client.simulate_get(path).status_code == 401, path
@@ -301,7 +301,7 @@ def test_the_brief_list_leaves_out_output_but_not_the_running_tasks(make_runner,
     """What the dashboard polls: GET /tasks?brief=true has every field but stdout, stderr and agent outputs, for
     running tasks too (whose full records read their tails from disk)."""
     go = tmp_path / "go"
-    runner = make_runner(executor="shell", agent_cmd=AGENT_CMD,
+    runner = make_runner(executor="shell", agent_cmd=AGENT_CMD, allowed_executors=("shell", "agent"),
                          cmd_template=("sh", "-c", f'head -c 70000 /dev/zero | tr "\\0" x; '
                                                    f'while [ ! -e {go} ]; do sleep 0.05; done'))
     assert runner.submit(task_id="loud", prompt="p").status_code == 202

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAKE_BIN, Runner, shell_runner
+from host_runner.config import ConfigError, load_config
 
 HOSTILE_PROMPTS = [
     "$(touch {canary}); rm -rf ~",
@@ -83,6 +84,82 @@ def test_shell_environment_has_task_identity_but_no_runner_secrets(make_runner):
     assert "HOST_RUNNER_PROMPT=the prompt" in lines
     assert "s3cret-token" not in record["stdout"]
     assert "other-secret" not in record["stdout"]
+
+
+def env_of(record: dict) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in record["stdout"].splitlines() if "=" in line)
+
+
+RUNNER_ENV = {"PATH": os.environ["PATH"], "HOME": "/home/someone", "LANG": "C.UTF-8", "LC_TIME": "C", "TZ": "UTC",
+              "AWS_SECRET_ACCESS_KEY": "aws-secret", "OPENAI_API_KEY": "sk-openai", "SSH_AUTH_SOCK": "/tmp/agent.sock",
+              "HOST_RUNNER_API_TOKEN": "s3cret-token", "HOST_RUNNER_CALLBACK_SECRET": "other-secret"}
+
+
+def test_tasks_inherit_the_runners_environment_by_default(make_runner):
+    runner = make_runner(env=RUNNER_ENV, executor="shell", cmd_template=("env",), api_token="s3cret-token")
+    runner.submit(task_id="inherit", prompt="p")
+    env = env_of(runner.wait_status("inherit", "success"))
+    # Agents that read their credentials from the environment need this (HOST_RUNNER_TASK_ENV=inherit).
+    assert env["AWS_SECRET_ACCESS_KEY"] == "aws-secret" and env["SSH_AUTH_SOCK"] == "/tmp/agent.sock"
+    assert "HOST_RUNNER_API_TOKEN" not in env and "HOST_RUNNER_CALLBACK_SECRET" not in env
+
+
+def test_a_minimal_environment_passes_the_basics_and_what_the_operator_names(make_runner):
+    runner = make_runner(env=RUNNER_ENV, executor="shell", cmd_template=("env",), api_token="s3cret-token",
+                         task_env="minimal", task_env_pass=("OPENAI_API_KEY", "HOST_RUNNER_API_TOKEN", "NOT_SET"))
+    runner.submit(task_id="minimal", run_id="r-1", prompt="the prompt")
+    env = env_of(runner.wait_status("minimal", "success"))
+    assert {name: env[name] for name in ("PATH", "HOME", "LANG", "LC_TIME", "TZ", "OPENAI_API_KEY")} == {
+        "PATH": os.environ["PATH"], "HOME": "/home/someone", "LANG": "C.UTF-8", "LC_TIME": "C", "TZ": "UTC",
+        "OPENAI_API_KEY": "sk-openai"}
+    assert (env["HOST_RUNNER_TASK_ID"], env["HOST_RUNNER_RUN_ID"], env["HOST_RUNNER_PROMPT"]) == (
+        "minimal", "r-1", "the prompt")
+    # Not the rest, and never the runner's secrets, even when named.
+    for name in ("AWS_SECRET_ACCESS_KEY", "SSH_AUTH_SOCK", "HOST_RUNNER_API_TOKEN", "HOST_RUNNER_CALLBACK_SECRET",
+                 "NOT_SET"):
+        assert name not in env, name
+
+
+def test_task_env_settings_are_read_and_checked():
+    env = {"HOST_RUNNER_TASK_ENV": "minimal", "HOST_RUNNER_TASK_ENV_PASS": "OPENAI_API_KEY, ANTHROPIC_API_KEY"}
+    config = load_config(env)
+    assert (config.task_env, config.task_env_pass) == ("minimal", ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"))
+    for name, value in (("HOST_RUNNER_TASK_ENV", "none"), ("HOST_RUNNER_TASK_ENV_PASS", "A B")):
+        with pytest.raises(ConfigError, match=name):
+            load_config({name: value})
+
+
+def test_a_client_cannot_choose_an_executor_the_operator_did_not_allow(make_runner, tmp_path: Path):
+    """The operator's default is mock; a client naming codex or shell (or agent) is refused, and nothing runs."""
+    canary = tmp_path / "canary"
+    runner = make_runner(cmd_template=("touch", str(canary)), codex_bin=str(FAKE_BIN / "codex"))
+    for executor in ("shell", "codex", "agent"):
+        answer = runner.submit(task_id=f"chose-{executor}", executor=executor, group="g")
+        assert answer.status_code == 422, answer.text
+        assert answer.json["field"] == "executor" and "HOST_RUNNER_ALLOWED_EXECUTORS" in answer.json["detail"]
+    assert runner.submit(task_id="own", executor="mock").status_code == 202
+    assert runner.wait_status("own")["status"] == "success"
+    assert [task["task_id"] for task in runner.client.simulate_get("/tasks").json["tasks"]] == ["own"]
+    assert not canary.exists()
+
+
+def test_allowed_executors_may_be_chosen(make_runner, tmp_path: Path):
+    canary = tmp_path / "canary"
+    runner = make_runner(cmd_template=("touch", str(canary)), allowed_executors=("mock", "shell"))
+    assert runner.submit(task_id="shell", executor="shell").status_code == 202
+    assert runner.wait_status("shell")["status"] == "success" and canary.exists()
+    assert runner.submit(task_id="codex", executor="codex").status_code == 422
+
+
+def test_allowed_executors_setting():
+    assert load_config({}).executors_allowed == ("mock",)
+    assert load_config({"HOST_RUNNER_EXECUTOR": "shell"}).executors_allowed == ("shell",)
+    config = load_config({"HOST_RUNNER_ALLOWED_EXECUTORS": "mock, codex"})
+    assert config.executors_allowed == ("mock", "codex")
+    with pytest.raises(ConfigError, match="HOST_RUNNER_ALLOWED_EXECUTORS"):
+        load_config({"HOST_RUNNER_ALLOWED_EXECUTORS": "mock,bash"})
+    with pytest.raises(ConfigError, match="HOST_RUNNER_EXECUTOR=mock is not in HOST_RUNNER_ALLOWED_EXECUTORS"):
+        load_config({"HOST_RUNNER_ALLOWED_EXECUTORS": "codex"})
 
 
 def test_shell_without_template_fails_clearly(make_runner):
