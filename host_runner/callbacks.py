@@ -176,6 +176,17 @@ class NotAllowed(Exception):
     """The attempt would go somewhere ``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS`` does not allow."""
 
 
+def sender_host(url: str) -> str:
+    """The host requests (urllib3) will connect to for ``url``, spelt as ``urlsplit`` spells it. They parse some
+    URLs differently (urllib3 ends the host at a backslash, urlsplit does not): a check made on one parser's
+    host must be made on the other's too."""
+    try:
+        host = urllib3.util.parse_url(url).host or ""
+    except urllib3.exceptions.LocationParseError:
+        return ""
+    return host[1:-1].lower() if host.startswith("[") else host.lower()
+
+
 def destination(url: str, allowed: HostAllowlist, proxies: Mapping[str, str]) -> tuple[str, ...] | None:
     """Where an attempt to ``url`` may connect under ``allowed``: None to connect as requests would (a listed
     name, trusted as a name; an allowed IP literal, which needs no lookup), or the checked addresses to connect
@@ -183,6 +194,8 @@ def destination(url: str, allowed: HostAllowlist, proxies: Mapping[str, str]) ->
     resolve (a retryable connection failure, as it would be without the setting)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if sender_host(url) != host:
+        raise NotAllowed()  # the check and the connection would not be about the same host (see sender_host)
     literal = ip_literal(host)
     if literal is not None:
         if not allowed.allows_address(literal):

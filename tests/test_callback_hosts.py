@@ -187,6 +187,14 @@ def test_a_name_resolving_outside_the_list_is_refused_finally_without_connecting
     assert receiver.received == []
 
 
+def test_a_url_whose_host_the_sender_reads_otherwise_is_refused(resolved, receiver: CallbackReceiver):
+    """urllib3 ends the host at a backslash, urlsplit does not: for this URL the check would see the listed
+    name and the connection would go to 127.0.0.1. (Submits refuse backslashes; this is an event stored before.)"""
+    outcome = send(f"http://127.0.0.1:{receiver.port}\\@allowed.invalid/callback", "allowed.invalid")
+    assert (outcome.delivered, outcome.retryable, outcome.error) == (False, False, NOT_ALLOWED)
+    assert receiver.received == [] and resolved["lookups"] == []
+
+
 def test_a_name_that_does_not_resolve_is_a_connection_failure_as_before(resolved, receiver: CallbackReceiver):
     outcome = send(f"http://nowhere.invalid:{receiver.port}/callback", "127.0.0.0/8")
     assert (outcome.delivered, outcome.retryable, outcome.error) == (False, True, "connection failed")

@@ -196,6 +196,10 @@ ROWS = [
         422, "status_callback_url"),
     # callback hosts outside HOST_RUNNER_CALLBACK_ALLOWED_HOSTS (the runner below allows 127.0.0.1, ::1 and
     # orch.internal): callbacks must not probe the network for the client
+    Row("callback host hidden behind a backslash", lambda w: base(
+        status_callback_url="http://169.254.169.254:80\\@orch.internal/cb"), 422, "status_callback_url"),
+    Row("callback host with characters no DNS name has", lambda w: base(
+        status_callback_url="http://orch.internal%22x/"), 422, "status_callback_url"),
     Row("callback to the cloud metadata address", lambda w: base(
         status_callback_url="http://169.254.169.254/latest/meta-data/"), 422, "status_callback_url"),
     Row("callback to an unlisted name", lambda w: base(status_callback_url="http://db.internal:5432/"), 422,
