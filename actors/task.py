@@ -173,6 +173,10 @@ class TaskActor(Actor):
                 return adopted_container_launcher(config, self.record, alive, self.files, self.services.reactor,
                                                   self.services.environment)
             return AdoptedLauncher(pid, alive, self.files, self.services.reactor, config.kill_grace_seconds)
+        if not sandboxed and self.record.executor not in config.executors_allowed:
+            # Queued under another HOST_RUNNER_ALLOWED_EXECUTORS, before a restart: the operator's word now counts.
+            raise LaunchError(f"executor {self.record.executor!r} is not allowed on this runner any more "
+                              f"(HOST_RUNNER_ALLOWED_EXECUTORS: {','.join(config.executors_allowed)})")
         self.files.create()
         cwd = workspace.prepare()
         if sandboxed:  # the sandbox names its own image and command: HOST_RUNNER_EXECUTOR does not apply

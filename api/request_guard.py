@@ -9,6 +9,7 @@ same-origin policy lets it read the answers. Browsers cannot hide three things, 
   ``[::1]`` (any port), the address the runner is bound to, or a name the operator listed in
   ``HOST_RUNNER_ALLOWED_HOSTS`` (e.g. ``host.docker.internal`` for an orchestrator in a container). Otherwise 403,
   on every route but ``/health`` (health checks from containers and load balancers use whatever name they have).
+  On a unix socket, which no browser reaches, the name is not checked.
 - ``Origin`` and ``Sec-Fetch-Site``: browsers send ``Origin`` with every POST, and ``Sec-Fetch-Site`` with every
   request. Only the runner's own origin (its dashboard) may use the API from a browser: a foreign ``Origin``, an
   opaque one (``null``) or a ``Sec-Fetch-Site`` other than ``same-origin`` or ``none`` (typed into the address
@@ -24,6 +25,7 @@ Programs (curl, the CLI, the original control plane) send no ``Origin`` and no `
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import falcon
 
@@ -40,14 +42,17 @@ ANY_HOST_PATHS = frozenset({"/health"})
 JSON_MEDIA_TYPE = "application/json"
 
 
-def host_name(host_header: str) -> str:
-    """The name part of a ``Host`` header, lowercased: ``127.0.0.1:8765`` -> ``127.0.0.1``, ``[::1]:80`` -> ``::1``."""
-    value = host_header.strip().lower()
-    if value.startswith("["):  # an IPv6 literal, with or without a port
-        return value[1:].split("]", 1)[0]
-    if value.count(":") == 1:
-        return value.split(":", 1)[0]
-    return value  # no port, or a bare IPv6 address (not valid in Host, and then matching nothing listed)
+#: A Host header: a name or IPv4 address, or an IPv6 address in brackets, and an optional numeric port.
+HOST_HEADER = re.compile(r"(?P<name>[a-z0-9._-]+|\[(?P<v6>[0-9a-f:.]+)\])(:[0-9]{1,5})?")
+
+
+def host_name(host_header: str) -> str | None:
+    """The name part of a ``Host`` header, lowercased (``127.0.0.1:8765`` -> ``127.0.0.1``, ``[::1]:80`` ->
+    ``::1``), or None when the header is not a well-formed host and port (no browser sends such a thing)."""
+    match = HOST_HEADER.fullmatch(host_header.strip().lower())
+    if match is None:
+        return None
+    return match.group("v6") or match.group("name")
 
 
 def bind_host(bind: str) -> str | None:
@@ -65,7 +70,7 @@ def allowed_host_names(bind: str, extra: tuple[str, ...] = ()) -> frozenset[str]
     bound = bind_host(bind)
     if bound is not None and bound not in WILDCARD_ADDRESSES:
         names.add(bound)
-    names.update(host_name(name) for name in extra)
+    names.update(name.strip().lower().strip("[]") for name in extra)
     return frozenset(_canonical(name) for name in names)
 
 
@@ -91,10 +96,13 @@ class RequestGuard:
 
     def __init__(self, bind: str, allowed_hosts: tuple[str, ...] = ()) -> None:
         self.hosts = allowed_host_names(bind, allowed_hosts)
+        # No browser reaches a unix socket (so no page can rebind a name to it), and its clients send whatever
+        # Host they like (requests-unixsocket: the socket's path): only the owner's modes decide there.
+        self.check_hosts = bind_host(bind) is not None
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         host = req.get_header("Host")
-        if req.path not in ANY_HOST_PATHS:
+        if self.check_hosts and req.path not in ANY_HOST_PATHS:
             self._check_host(host)
         self._check_browser(req, host)
         if has_body(req) and not is_json(req.content_type):
@@ -103,8 +111,13 @@ class RequestGuard:
 
     def _check_host(self, host: str | None) -> None:
         # No Host at all: an HTTP/1.0 program. Every browser sends one, so its absence is no browser's request.
-        if host is not None and _canonical(host_name(host)) not in self.hosts:
-            raise ApiError(falcon.HTTP_403, f"this runner does not answer to the name {host_name(host)!r}; "
+        if host is None:
+            return
+        name = host_name(host)
+        if name is None:
+            raise ApiError(falcon.HTTP_403, "the Host header is not a host name and port")
+        if _canonical(name) not in self.hosts:
+            raise ApiError(falcon.HTTP_403, f"this runner does not answer to the name {name!r}; "
                                             "add it to HOST_RUNNER_ALLOWED_HOSTS if it is yours")
 
     @staticmethod

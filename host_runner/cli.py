@@ -374,8 +374,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return cmd_serve(args)
     try:
         client = client or Client(args.url)
-    except OSError as exc:
-        err.write(f"host-runner: cannot read HOST_RUNNER_API_TOKEN_FILE: {exc.strerror or exc}\n")
+    except ValueError as exc:  # the token settings (see host_runner.api_token)
+        err.write(f"host-runner: {exc}\n")
         return 1
     try:
         return HANDLERS[args.command](client, args, out, err)

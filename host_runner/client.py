@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+
+from host_runner.api_token import token_from_environment
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
@@ -60,28 +62,14 @@ class LogChunk:
     status: str
 
 
-def token_from_environment(env: Mapping[str, str] | None = None) -> str | None:
-    """The API token as the runner reads it: HOST_RUNNER_API_TOKEN, else the file HOST_RUNNER_API_TOKEN_FILE names
-    (so that a runner and its clients share one setting). An unreadable file raises OSError."""
-    env = os.environ if env is None else env
-    token = (env.get("HOST_RUNNER_API_TOKEN") or "").strip()
-    if token:
-        return token
-    path = (env.get("HOST_RUNNER_API_TOKEN_FILE") or "").strip()
-    if not path:
-        return None
-    with open(path, encoding="utf-8") as file:
-        return file.read(64 * 1024).strip() or None
-
-
 class Client:
     """One runner's API. ``url`` and ``token`` default to HOST_RUNNER_URL and HOST_RUNNER_API_TOKEN (or the content
-    of the file HOST_RUNNER_API_TOKEN_FILE)."""
+    of the file HOST_RUNNER_API_TOKEN_FILE, read as the runner reads it: ValueError when it may not be used)."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 60.0,
                  session: requests.Session | None = None, on_response: ResponseHook | None = None) -> None:
         self.url = (url or os.environ.get("HOST_RUNNER_URL") or DEFAULT_URL).rstrip("/")
-        self.token = token if token is not None else token_from_environment()
+        self.token = token if token is not None else token_from_environment(os.environ)
         self.timeout = timeout
         self.session = session or requests.Session()
         self.on_response = on_response

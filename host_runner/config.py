@@ -11,13 +11,13 @@ import ipaddress
 import os
 import re
 import shlex
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from host_runner.allowlist import HostAllowlist, parse_allowed_hosts
+from host_runner.api_token import token_from_environment
 from host_runner.models import EXECUTORS, SubmitRules  # defined with the task fields that name them
 
 PULL_POLICIES = ("missing", "never", "always")
@@ -246,30 +246,6 @@ def _group(raw: str) -> str:
     return raw
 
 
-def read_token_file(path: str) -> str:
-    """The API token kept in ``path``, which only the runner's user may read (like an ssh key)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO must not hang the start
-    except OSError as exc:
-        raise ValueError(exc.strerror) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file")
-        if info.st_mode & 0o077:
-            raise ValueError(f"other users may read it (mode {stat.S_IMODE(info.st_mode):04o}); chmod 600 it")
-        if info.st_uid != os.geteuid():
-            raise ValueError("it belongs to another user")
-        token = os.read(fd, 64 * 1024).decode("utf-8").strip()
-    except OSError as exc:
-        raise ValueError(exc.strerror) from None
-    finally:
-        os.close(fd)
-    if not token:
-        raise ValueError("it is empty")
-    return token
-
-
 def _instance_id(raw: str) -> str:
     if not INSTANCE_ID.fullmatch(raw):
         raise ValueError("")
@@ -316,14 +292,10 @@ def is_loopback_bind(bind: str) -> bool:
 
 def _read_token(env: Mapping[str, str]) -> str | None:
     """HOST_RUNNER_API_TOKEN, or the content of the file HOST_RUNNER_API_TOKEN_FILE (not both)."""
-    token = _read(env, "HOST_RUNNER_API_TOKEN", None, str, "a token")
-    token_file = _read(env, "HOST_RUNNER_API_TOKEN_FILE", None, str, "a file path")
-    if token_file is None:
-        return token
-    if token is not None:
-        raise ConfigError("set HOST_RUNNER_API_TOKEN or HOST_RUNNER_API_TOKEN_FILE, not both")
-    return _read(env, "HOST_RUNNER_API_TOKEN_FILE", None, read_token_file,
-                 "a file only the runner's user can read, holding the token")
+    try:
+        return token_from_environment(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:

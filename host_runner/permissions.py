@@ -43,9 +43,17 @@ def original_umask() -> int:
     with _lock:
         if _original_umask is not None:
             return _original_umask
-        current = os.umask(0)  # reading the umask means setting it: put it straight back
-        os.umask(current)
-        return current
+    return current_umask()
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it (``os.umask`` can only read by setting: a file another
+    thread created in between would get the wrong mode)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    raise OSError("no Umask line in /proc/self/status")
 
 
 def private_directory(path: Path) -> None:
@@ -65,4 +73,4 @@ def share_socket_with_group(bind: str, group: str) -> None:
     os.chmod(path, 0o660)
 
 
-__all__ = ["keep_files_private", "original_umask", "private_directory", "share_socket_with_group"]
+__all__ = ["current_umask", "keep_files_private", "original_umask", "private_directory", "share_socket_with_group"]

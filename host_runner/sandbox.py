@@ -8,8 +8,11 @@ writable mount.
 
 Some host paths are never mounted, whatever the mount roots say (:data:`PROTECTED_DIRECTORIES`, the engine
 sockets, the runner's data directory): neither they, nor anything inside them, nor a directory containing one of
-them. A stored spec is checked again (:func:`check_again`) just before its container is created, so a source
-swapped for a symlink after the submit, or a spec stored before a rule existed, never reaches Docker.
+them. A stored spec is checked again (:func:`check_again`) just before its container is created, so a spec stored
+before a rule existed never reaches Docker, and a source swapped for a symlink after the submit is caught up to
+that moment. Docker resolves a bind mount's source only when the container starts, a moment later: whoever can
+replace directories on a source's path may still win that last window, so mount roots should be directories
+only trusted users can write.
 """
 
 from __future__ import annotations

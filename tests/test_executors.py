@@ -151,6 +151,23 @@ def test_allowed_executors_may_be_chosen(make_runner, tmp_path: Path):
     assert runner.submit(task_id="codex", executor="codex").status_code == 422
 
 
+def test_a_task_queued_before_its_executor_was_disallowed_does_not_run(make_runner, tmp_path: Path):
+    """Restarted with a narrower HOST_RUNNER_ALLOWED_EXECUTORS, the runner does not run what was queued before
+    (what was already running is re-adopted and ends as it would)."""
+    canary = tmp_path / "canary"
+    runner = make_runner(max_concurrency=1, allowed_executors=("mock", "shell"),
+                         cmd_template=("sh", "-c", f'sleep "$1"; touch {canary}', "task", "{prompt}"))
+    runner.submit(task_id="busy", executor="shell", prompt="1000")
+    runner.wait_status("busy", "running")
+    assert runner.submit(task_id="queued-shell", executor="shell", prompt="0").json["status"] == "queued"
+    runner = runner.restart(allowed_executors=("mock",))
+    assert runner.get("busy")["status"] == "running"
+    assert runner.cancel("busy").json["status"] == "canceled"
+    record = runner.wait_status("queued-shell")
+    assert record["status"] == "failed" and "'shell' is not allowed on this runner any more" in record["message"]
+    assert not canary.exists()
+
+
 def test_allowed_executors_setting():
     assert load_config({}).executors_allowed == ("mock",)
     assert load_config({"HOST_RUNNER_EXECUTOR": "shell"}).executors_allowed == ("shell",)

@@ -33,7 +33,8 @@ def test_loopback_names_are_answered_on_any_port(runner: Runner, host: str):
 
 @pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8765", "127.0.0.1.attacker.example",
                                   "localhost.attacker.example", "0.0.0.0:8765", "10.1.2.3", "[::2]:8765",
-                                  "127.0.0.2", "localhost."])
+                                  "127.0.0.2", "localhost.", "[::1]evil.example", "[::1]:1@evil.example",
+                                  "127.0.0.1:abc", "localhost:80:80", "127.0.0.1 evil.example", "::1"])
 def test_other_names_are_refused_with_json_and_nothing_happens(runner: Runner, host: str):
     for result in (runner.client.simulate_get("/tasks", headers={"Host": host}),
                    runner.client.simulate_get("/tasks/t1", headers={"Host": host}),
@@ -41,7 +42,8 @@ def test_other_names_are_refused_with_json_and_nothing_happens(runner: Runner, h
                    runner.client.simulate_get("/openapi.json", headers={"Host": host}),
                    post(runner, {"Host": host})):
         assert result.status_code == 403, result.text
-        assert result.json["detail"].startswith("this runner does not answer to the name")
+        assert result.json["detail"].startswith(("this runner does not answer to the name",
+                                                 "the Host header is not a host name and port"))
     assert runner.client.simulate_get("/tasks").json["count"] == 0
 
 
@@ -61,6 +63,16 @@ def test_a_wildcard_bind_is_no_name():
     assert allowed_host_names("0.0.0.0:8765") == allowed_host_names("[::]:8765") == {"localhost", "127.0.0.1", "::1"}
     assert allowed_host_names("unix:/run/x.sock", ("a.example",)) == {"localhost", "127.0.0.1", "::1", "a.example"}
     assert host_name("[::1]:80") == "::1" and host_name("Example.COM:1") == "example.com"
+    assert host_name("[::1]evil") is None and host_name("a:b") is None
+
+
+def test_on_a_unix_socket_any_name_is_answered(make_runner, tmp_path: Path):
+    """Clients of a unix socket send made-up names (requests-unixsocket: the socket's path); no browser gets there."""
+    runner = make_runner(bind=f"unix:{tmp_path}/runner.sock")
+    assert runner.client.simulate_get("/tasks", headers={"Host": "%2Ftmp%2Frunner.sock"}).status_code == 200
+    # Browsers' other marks are still refused, and bodies must still be JSON.
+    assert runner.client.simulate_get("/tasks", headers={"Origin": "http://a.example"}).status_code == 403
+    assert runner.client.simulate_post("/tasks", body="{}", headers={"Content-Type": "text/plain"}).status_code == 415
 
 
 @pytest.mark.parametrize("origin", ["http://127.0.0.1", "https://127.0.0.1", "HTTP://127.0.0.1"])
