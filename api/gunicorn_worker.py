@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import re
 import selectors
 import socket
@@ -43,7 +44,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from host_runner.config import load_config
+from host_runner.config import read_header_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +197,9 @@ class JsonErrorThreadWorker(ThreadWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The settings gunicorn.conf.py validated already (a bad value stopped the service there).
-        self.header_timeout = load_config().header_timeout_seconds
+        # Validated already by gunicorn.conf.py's load_config (a bad value stopped the service there); read alone
+        # here, through the same parser, rather than every setting again (the token file included).
+        self.header_timeout = read_header_timeout(os.environ)
         # Connections waiting for their head, in deadline order (every deadline is "now + the same timeout").
         self.pending_heads: dict[TConn, _PendingHead] = {}
         # Reading heads in the poller means handing the parser plain HTTP/1 bytes: not for TLS, where the
