@@ -166,8 +166,10 @@ class HeadFirstRequest(Request):
         finally:
             if head_first:
                 unreader.in_head = False
-                # Bytes fed but not needed by this head (none, as the poller feeds a head that ends where its
-                # last read did) go back in front of the socket, where gunicorn looks for a pipelined request.
+                # The fed bytes can go on past this head (a body's start, pipelined requests). What followed the
+                # head in the bytes the parser read, it returns, and gunicorn unreads that once this returns, in
+                # front of anything unread here: so fed bytes it did not read at all go back now, where gunicorn
+                # looks for a pipelined request (left in ``pending``, gthread would wait for the socket instead).
                 leftover = b"".join(unreader.pending)
                 unreader.pending.clear()
                 if leftover:

@@ -272,3 +272,21 @@ def test_the_thread_parser_reads_the_head_it_was_given_and_never_waits_past_the_
     finally:
         server.close()
         client.close()
+
+
+def test_fed_bytes_past_the_head_stay_in_order_for_the_next_request():
+    """The poller may feed more than a head: what follows it is the next request, in the order it came."""
+    from gunicorn.config import Config as GunicornConfig
+
+    from api.gunicorn_worker import HeadFirstParser
+
+    server, client = socket.socketpair()
+    try:
+        parser = HeadFirstParser(GunicornConfig(), server, ("127.0.0.1", 1))
+        parser.unreader.feed(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\nGET /b", time.monotonic() + 60, False)
+        parser.unreader.feed(b" HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n", time.monotonic() + 60, False)
+        assert next(parser).path == "/a"
+        assert parser.unreader.take_buffered() == b"GET /b HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n"
+    finally:
+        server.close()
+        client.close()
