@@ -19,8 +19,16 @@ the next request began to arrive) is answered a JSON 408 and closed; one that se
 closed, as an idle kept-alive connection is (there is no request to answer). The body is not covered: it is
 read by the application's thread as before, at the client's pace.
 
-The number of connections the worker holds (waiting for a head, being served or kept alive) stays bounded by
-gunicorn's ``worker_connections`` (1000): past it the worker stops accepting until some close.
+**Closing a connection does not wait either.** After a response that ends its connection (``Connection: close``,
+an error, HTTP/1.0), gthread closes it with ``util.close_graceful``: it shuts the server's side, then waits on
+the poller thread, blocking, up to 2 s for the client to close, so that bytes the client still sends do not make
+the kernel reset the connection before the response is read. Clients that neither read nor close thus froze the
+poller, and here every request head with it, for 2 s each. :meth:`JsonErrorThreadWorker.finish_request` shuts
+the side too but leaves the connection in the poller, which drains what arrives without blocking and closes it
+when the client closes, after 64 KiB or after 2 s; the 408s the poller sends itself end the same way.
+
+The number of connections the worker holds (waiting for a head, being served, kept alive or closing) stays
+bounded by gunicorn's ``worker_connections`` (1000): past it the worker stops accepting until some close.
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import re
 import selectors
 import socket
 import time
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -43,7 +53,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from host_runner.config import load_config
+from host_runner.config import read_header_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +64,11 @@ MAX_DETAIL_CHARS = 200
 #: holds its bytes in the worker, so 1000 connections (``worker_connections``) hold at most 64 MiB. A longer
 #: head is answered 431, as gunicorn answers one over its own limits.
 MAX_HEAD_BYTES = 64 * 1024
+
+#: How long, and for how many bytes, a connection being closed is drained after its response: gunicorn's
+#: ``util.close_graceful`` defaults, which the worker applies without blocking (see :meth:`finish_request`).
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 64 * 1024
 
 _HEAD_END = b"\r\n\r\n"
 #: gunicorn's parser refuses a line ending in a bare LF at once, without waiting for the rest of the head.
@@ -165,8 +180,10 @@ class HeadFirstRequest(Request):
         finally:
             if head_first:
                 unreader.in_head = False
-                # Bytes fed but not needed by this head (none, as the poller feeds a head that ends where its
-                # last read did) go back in front of the socket, where gunicorn looks for a pipelined request.
+                # The fed bytes can go on past this head (a body's start, pipelined requests). What followed the
+                # head in the bytes the parser read, it returns, and gunicorn unreads that once this returns, in
+                # front of anything unread here: so fed bytes it did not read at all go back now, where gunicorn
+                # looks for a pipelined request (left in ``pending``, gthread would wait for the socket instead).
                 leftover = b"".join(unreader.pending)
                 unreader.pending.clear()
                 if leftover:
@@ -191,15 +208,26 @@ class _PendingHead:
     data: bytearray = field(default_factory=bytearray)
 
 
+@dataclass
+class _Lingering:
+    """A connection whose response went out and whose side is shut: drained until the client closes."""
+
+    deadline: float
+    drained: int = 0
+
+
 class JsonErrorThreadWorker(ThreadWorker):
     """The ``gthread`` worker answering gunicorn's own errors in JSON and reading request heads in its poller."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The settings gunicorn.conf.py validated already (a bad value stopped the service there).
-        self.header_timeout = load_config().header_timeout_seconds
+        # Validated already by gunicorn.conf.py's load_config (a bad value stopped the service there); read alone
+        # here, through the same parser, rather than every setting again (the token file included).
+        self.header_timeout = read_header_timeout(os.environ)
         # Connections waiting for their head, in deadline order (every deadline is "now + the same timeout").
         self.pending_heads: dict[TConn, _PendingHead] = {}
+        # Connections being closed, in deadline order too (every deadline is "now + LINGER_SECONDS").
+        self.lingering: dict[TConn, _Lingering] = {}
         # Reading heads in the poller means handing the parser plain HTTP/1 bytes: not for TLS, where the
         # poller would see ciphertext, nor for the PROXY protocol or HTTP/2 prior knowledge, which read the
         # socket before the parser does. None of them is configured for host-runner; they keep gthread's way.
@@ -226,7 +254,73 @@ class JsonErrorThreadWorker(ThreadWorker):
         except OSError:
             logger.debug("could not send an error response: the client is gone")
 
-    # -- reading heads on the poller thread. Everything below runs on it, as gthread's enqueue_req does.
+    # -- the poller thread. Everything below runs on it, as gthread's enqueue_req and finish_request do: it must
+    # never wait on a client's socket, or every connection (and, here, every request head) waits with it.
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            # gthread's loop ends once its connections are closed, or graceful_timeout has passed: then those
+            # still waiting for a head or lingering are closed now, not left open through worker_exit.
+            for conn in [*self.pending_heads, *self.lingering]:
+                conn.close()
+            self.pending_heads.clear()
+            self.lingering.clear()
+
+    def finish_request(self, conn: TConn, fs: Future[Any]) -> None:
+        """gthread's, except for a connection to close after its response: gthread closes it with
+        ``util.close_graceful``, which shuts its side and then waits, blocking, up to 2 s for the client to close
+        (so that unread bytes from it do not reset the connection before it has read the response). Clients
+        that neither read nor close thus froze the poller for 2 s each. Here the connection lingers in the
+        poller instead (:meth:`_linger`)."""
+        if fs.cancelled() or (fs.exception() is None and not fs.result()):
+            self._linger(conn)
+        else:  # kept alive, deferred, or the request's thread failed (gthread then closes at once)
+            super().finish_request(conn, fs)
+
+    def _linger(self, conn: TConn) -> None:
+        """Close ``conn`` as ``util.close_graceful`` does, without waiting: shut its side now (FIN after the
+        response), then drain, on the poller, what the client still sends, and close the socket when the client
+        closes, after ``LINGER_MAX_BYTES`` or after ``LINGER_SECONDS`` (:meth:`murder_pending`). Until then it
+        still counts against ``worker_connections``: it holds a file descriptor all the same."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:  # no longer connected, or closed already by the request's thread: nothing to wait for
+            self._close(conn)
+            return
+        conn.sock.setblocking(False)
+        self.lingering[conn] = _Lingering(deadline=time.monotonic() + LINGER_SECONDS)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
+
+    def _on_linger_readable(self, conn: TConn, client: socket.socket) -> None:
+        lingering = self.lingering[conn]
+        try:
+            data = client.recv(LINGER_MAX_BYTES - lingering.drained)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:  # reset: nothing more will come
+            data = b""
+        lingering.drained += len(data)
+        if not data or lingering.drained >= LINGER_MAX_BYTES:
+            self._end_lingering(conn)
+
+    def _end_lingering(self, conn: TConn) -> None:
+        del self.lingering[conn]
+        self._unregister(conn)
+        self._close(conn)
+
+    def _close(self, conn: TConn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    def _unregister(self, conn: TConn) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    # -- reading heads
 
     def enqueue_req(self, conn: TConn) -> None:
         """Give ``conn`` to a request thread once its next request head is complete; until then, wait for it
@@ -288,21 +382,22 @@ class JsonErrorThreadWorker(ThreadWorker):
 
     def _forget_pending(self, conn: TConn) -> None:
         del self.pending_heads[conn]
-        try:
-            self.poller.unregister(conn.sock)
-        except (KeyError, ValueError, OSError):
-            pass
+        self._unregister(conn)
 
     def _drop_pending(self, conn: TConn) -> None:
         self._forget_pending(conn)
-        self.nr_conns -= 1
-        conn.close()
+        self._close(conn)
 
     def murder_pending(self) -> None:
-        """gthread's loop calls this about once a second: also close the connections whose head is late (after
-        a 408 when part of a request came), and, once the worker is stopping, those that sent nothing yet."""
+        """gthread's loop calls this about once a second (also while the worker stops): also close the
+        connections whose head is late (after a 408 when part of a request came), once the worker is stopping
+        those that sent nothing yet, and those that lingered their time."""
         super().murder_pending()
         now = time.monotonic()
+        for conn, lingering in list(self.lingering.items()):
+            if lingering.deadline > now:
+                break  # deadline order
+            self._end_lingering(conn)
         for conn, pending in list(self.pending_heads.items()):
             if pending.deadline > now:
                 if self.alive:
@@ -317,4 +412,7 @@ class JsonErrorThreadWorker(ThreadWorker):
                     conn.sock.send(header_timeout_response(self.header_timeout))
                 except OSError:
                     pass
-            self._drop_pending(conn)
+                self._forget_pending(conn)
+                self._linger(conn)  # what it may still send must not reset the connection before the 408 is read
+            else:
+                self._drop_pending(conn)

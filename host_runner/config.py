@@ -298,6 +298,15 @@ def _read_token(env: Mapping[str, str]) -> str | None:
         raise ConfigError(str(exc)) from None
 
 
+def read_header_timeout(env: Mapping[str, str]) -> float:
+    """``HOST_RUNNER_HEADER_TIMEOUT_SECONDS`` alone: gunicorn's worker needs only this setting (and must not
+    read the token file again for it)."""
+    # Below half a second a slow but honest link could not send a request at all; above five minutes a
+    # stalled connection would hold a file descriptor and a buffer for no purpose.
+    return _read(env, "HOST_RUNNER_HEADER_TIMEOUT_SECONDS", Config.header_timeout_seconds,
+                 _number(float, 0.5, 300), "seconds 0.5..300")
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Read and validate every setting from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -355,10 +364,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         log_prompts=_read(env, "HOST_RUNNER_LOG_PROMPTS", defaults.log_prompts, _bool, "true or false"),
         max_log_followers=_read(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
                                 _number(int, 0, 1000), "an integer 0..1000"),
-        # Below half a second a slow but honest link could not send a request at all; above five minutes a
-        # stalled connection would hold a file descriptor and a buffer for no purpose.
-        header_timeout_seconds=_read(env, "HOST_RUNNER_HEADER_TIMEOUT_SECONDS", defaults.header_timeout_seconds,
-                                     _number(float, 0.5, 300), "seconds 0.5..300"),
+        header_timeout_seconds=read_header_timeout(env),
         docker=load_docker_settings(env),
         instance_id=_read(env, "HOST_RUNNER_INSTANCE_ID", None, _instance_id,
                           "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),

@@ -8,6 +8,7 @@ than the worker has threads) are open: stock gthread gives each of them a thread
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from host_runner.config import ConfigError, load_config
+from conftest import wait_for
 from test_gunicorn import start_service, stop_service
 
 #: More than gunicorn.conf.py's 16 request threads.
@@ -231,6 +233,102 @@ def test_a_large_body_sent_slowly_is_not_cut_by_the_header_timeout(tmp_path: Pat
         assert stop_service(process) == 0
 
 
+def read_to_end(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (or half-closes) its side."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def reset_by_server(sock: socket.socket) -> bool:
+    """True once the server has closed its socket for good: a byte sent then draws a reset, which the next send
+    reports. (A server that only half-closed, and still reads, takes the byte.)"""
+    try:
+        sock.send(b"x")
+    except OSError:  # ECONNRESET or EPIPE
+        return True
+    return False
+
+
+def test_clients_that_neither_read_nor_close_do_not_hold_up_the_poller(tmp_path: Path):
+    """gthread closed a ``Connection: close`` connection with gunicorn's close_graceful on its poller thread: up to
+    2 s per connection waiting for the client to close. 10 clients that did not froze the whole API for seconds."""
+    process, base_url = start_service(tmp_path)
+    port = port_of(base_url)
+    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(STALLED):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(request)
+            sockets.append(sock)
+        time.sleep(0.5)  # all of them answered, and closing
+        started = time.monotonic()
+        health = requests.get(f"{base_url}/health", timeout=1)
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        submitted = requests.post(f"{base_url}/tasks/submit", json=submission("during"), timeout=1)
+        assert submitted.status_code == 202, submitted.text
+        assert time.monotonic() - started < 2
+        for sock in sockets:  # each got its whole answer, then the end of the server's side
+            answer = read_to_end(sock)
+            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"status": "ok"}'), answer
+        # the server lingers (draining what they might still send) for 2 s, then closes them all
+        for sock in sockets:
+            wait_for(lambda sock=sock: reset_by_server(sock), timeout=5, interval=0.1,
+                     what="the server to close a connection whose client did not")
+        assert time.monotonic() - started < 6
+    finally:
+        for sock in sockets:
+            sock.close()
+        assert stop_service(process) == 0
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
+
+
+def test_a_stopping_worker_does_not_wait_on_closing_connections_past_their_2_s(tmp_path: Path):
+    process, base_url = start_service(tmp_path)
+    port = port_of(base_url)
+    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(STALLED)]
+    try:
+        for sock in sockets:
+            sock.sendall(request)
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert stop_service(process) == 0
+        assert time.monotonic() - started < 5
+        for sock in sockets:
+            assert read_to_end(sock).endswith(b'{"status": "ok"}')
+            assert wait_for(lambda sock=sock: reset_by_server(sock), timeout=2, interval=0.1)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_closing_connection_still_gets_all_of_a_large_response(tmp_path: Path):
+    """Closed at once, a socket with unread bytes (here what the client sends after its request) resets the
+    connection and can cut the response short: the worker drains them first, as close_graceful did."""
+    process, base_url = start_service(tmp_path)
+    port = port_of(base_url)
+    client = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the response waits on the server's side
+        client.sendall(f"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                       .encode())
+        answer = client.recv(1024)
+        client.sendall(b"more bytes the server never reads as a request" * 100)
+        time.sleep(0.5)
+        answer += read_to_end(client)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        assert length > 20_000 and len(body) == length
+        assert json.loads(body)["openapi"].startswith("3.1")
+    finally:
+        client.close()
+        assert stop_service(process) == 0
+
+
 def test_the_header_timeout_setting():
     assert load_config({}).header_timeout_seconds == 10.0
     assert load_config({"HOST_RUNNER_HEADER_TIMEOUT_SECONDS": "2.5"}).header_timeout_seconds == 2.5
@@ -269,6 +367,24 @@ def test_the_thread_parser_reads_the_head_it_was_given_and_never_waits_past_the_
         parser.unreader.feed(b"GET /health HTTP/1.1\r\nX-A: " + b"a" * 70_000, time.monotonic() + 60, True)
         with pytest.raises(LimitRequestHeaders):
             next(parser)
+    finally:
+        server.close()
+        client.close()
+
+
+def test_fed_bytes_past_the_head_stay_in_order_for_the_next_request():
+    """The poller may feed more than a head: what follows it is the next request, in the order it came."""
+    from gunicorn.config import Config as GunicornConfig
+
+    from api.gunicorn_worker import HeadFirstParser
+
+    server, client = socket.socketpair()
+    try:
+        parser = HeadFirstParser(GunicornConfig(), server, ("127.0.0.1", 1))
+        parser.unreader.feed(b"GET /a HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\nGET /b", time.monotonic() + 60, False)
+        parser.unreader.feed(b" HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n", time.monotonic() + 60, False)
+        assert next(parser).path == "/a"
+        assert parser.unreader.take_buffered() == b"GET /b HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n"
     finally:
         server.close()
         client.close()
