@@ -71,7 +71,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "status_callback_token": {"type": "string", "writeOnly": True},
             "timeout_seconds": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS,
                                 "description": "for agent tasks: the longest time without a result frame"},
-            "executor": {"enum": list(EXECUTORS), "description": "default: HOST_RUNNER_EXECUTOR"},
+            "executor": {"enum": list(EXECUTORS), "description": "default: HOST_RUNNER_EXECUTOR; only the executors "
+                         "in HOST_RUNNER_ALLOWED_EXECUTORS may be named (by default HOST_RUNNER_EXECUTOR alone): "
+                         "another is 422 with field 'executor'"},
             "group": {**ID, "description": "agent tasks: the group (one runs at a time); default "
                                            "workspace.project_id, one of the two is required"},
             "session_id": {"type": "string", "minLength": 1, "maxLength": 1000,
