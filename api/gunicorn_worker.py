@@ -43,7 +43,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from host_runner.config import load_config
+from host_runner.ops.config import load_config
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from host_runner.config import ConfigError, load_config
+from host_runner.ops.config import ConfigError, load_config
 from test_gunicorn import start_service, stop_service
 
 #: More than gunicorn.conf.py's 16 request threads.
