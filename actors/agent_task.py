@@ -39,7 +39,8 @@ from host_runner.agent.follower import OutputFollower
 from host_runner.agent.frames import Frame, FrameEvent
 from host_runner.run.launchers import Launcher, ProcessLauncher
 from host_runner.ops.runner_log import task_fields
-from host_runner.domain.submission import TaskRecord, TaskRequest, agent_group, utc_now
+from host_runner.domain.record import TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest, agent_group
 from host_runner.run.process_group import ExitStatus
 from host_runner.run.reactor import Timer
 from host_runner.workspace.workspaces import Workspace

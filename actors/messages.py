@@ -7,7 +7,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from host_runner.domain.claims import Admission, Claim
-from host_runner.domain.submission import TaskRecord, TaskRequest
+from host_runner.domain.record import TaskRecord
+from host_runner.domain.submission import TaskRequest
 from host_runner.ops.stats import HistogramSnapshot
 
 

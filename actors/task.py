@@ -27,7 +27,8 @@ from host_runner.domain.errors import StoreUnavailable
 from host_runner.run.commands import LaunchError, build_process_spec
 from host_runner.run.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
 from host_runner.ops.runner_log import bind_log_context
-from host_runner.domain.submission import TaskRecord, TaskRequest, utc_now
+from host_runner.domain.record import TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest
 from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
 from host_runner.run.reactor import Reactor, Timer
 from host_runner.store.sqlite import Store

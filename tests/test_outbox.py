@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from host_runner.delivery.http import Delivery, backoff_delay, classify, headers_for, receiver_of, sign
-from host_runner.domain.submission import TaskRecord, TaskRequest, utc_now
+from host_runner.domain.record import TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest
 from host_runner.store.sqlite import Store
 
 URL = "http://127.0.0.1:9/callback"

@@ -37,7 +37,7 @@ import urllib3.exceptions
 import urllib3.util.connection
 
 from host_runner.domain.callback_hosts import NOT_ALLOWED, HostAllowlist, ip_literal
-from host_runner.domain.submission import TaskRecord
+from host_runner.domain.record import TaskRecord
 
 #: Fields of the record a receiver gets, as the contract names them; identity and ordering are added to them.
 CALLBACK_FIELDS = (

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from host_runner.workspace import git
-from host_runner.domain.submission import TaskRequest, ValidationError
+from host_runner.domain.errors import ValidationError
+from host_runner.domain.submission import TaskRequest
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""What a task is: the validated submission (:class:`TaskRequest`) and the persisted run (:class:`TaskRecord`).
+"""What a task is asked to be: the validated submission (:class:`TaskRequest`) and the rules it is checked by.
 
 Validation is a pure function of the JSON body, so the API can answer 422 naming the field before any actor is
 involved. Unknown fields are ignored: real clients send extras such as ``handoff_context``.
@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,9 +20,6 @@ from host_runner.domain.sandbox_spec import SandboxSpec, parse_sandbox
 #: The executors (``HOST_RUNNER_EXECUTOR`` and a task's optional ``executor`` field).
 EXECUTORS = ("mock", "shell", "codex", "agent")
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
-STATUSES = ("queued", "running", "success", "failed", "canceled")
-ACTIVE_STATUSES = frozenset({"queued", "running"})
-TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
 
 #: Task and run ids become directory names, so they are restricted to a safe alphabet.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}")
@@ -38,11 +34,6 @@ AGENT_OWN_FIELDS = ("prompt", "sessionId", "groupFolder")
 AGENT_INPUT_TYPES: dict[str, type | tuple[type, ...]] = {
     "chatJid": str, "isMain": bool, "isScheduledTask": bool, "assistantName": str, "script": str,
 }
-
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC with microseconds, e.g. ``2026-11-23T09:00:00.123456Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -364,82 +355,3 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
     elif (executor or rules.default_executor) == "agent" and agent_group(request) is None:
         raise ValidationError("group", "is required for the agent executor (or give workspace.project_id)")
     return request
-
-
-@dataclass(frozen=True)
-class TaskRecord:
-    """One run of a task as stored and reported. ``extra`` holds mode-specific fields (worktree, container…)."""
-
-    task_id: str
-    run_id: str
-    execution_mode: str
-    executor: str
-    status: str
-    created_at: str
-    updated_at: str
-    timeout_seconds: float
-    workspace: Workspace | None = None
-    message: str | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    exit_code: int | None = None
-    pid: int | None = None
-    pid_start_ticks: int | None = None
-    container_id: str | None = None
-    stdout: str = ""
-    stderr: str = ""
-    log_dir: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: Delivery state of the run's callback events (set on reads of one task only; never stored here).
-    callbacks: tuple[dict[str, Any], ...] | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.task_id, self.run_id)
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    def evolve(self, **changes: Any) -> TaskRecord:
-        """A copy with ``changes`` applied and ``updated_at`` set to now."""
-        return replace(self, updated_at=utc_now(), **changes)
-
-    def to_public(self) -> dict[str, Any]:
-        """The record as the API and callbacks show it (the contract's fields, then ours)."""
-        logs = None
-        if self.log_dir:
-            logs = {
-                "dir": self.log_dir,
-                "stdout": os.path.join(self.log_dir, "stdout.log"),
-                "stderr": os.path.join(self.log_dir, "stderr.log"),
-            }
-        data: dict[str, Any] = {
-            "task_id": self.task_id,
-            "run_id": self.run_id,
-            "execution_mode": self.execution_mode,
-            "workspace": self.workspace.to_json() if self.workspace else None,
-            "status": self.status,
-            "message": self.message,
-            "executor": self.executor,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "exit_code": self.exit_code,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "container_id": self.container_id,
-            "worktree_cleanup_attempted": self.extra.get("worktree_cleanup_attempted"),
-            "worktree_cleanup_succeeded": self.extra.get("worktree_cleanup_succeeded"),
-            "worktree_cleanup_message": self.extra.get("worktree_cleanup_message"),
-            "pid": self.pid,
-            "timeout_seconds": self.timeout_seconds,
-            "logs": logs,
-        }
-        if self.callbacks is not None:
-            data["callbacks"] = [dict(event) for event in self.callbacks]
-        for key, value in self.extra.items():
-            if not key.startswith("_"):  # private bookkeeping of the runner (such as a read offset)
-                data.setdefault(key, value)
-        return data

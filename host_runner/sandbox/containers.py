@@ -38,7 +38,8 @@ from host_runner.sandbox.docker_cli import (
 from host_runner.domain.errors import ValidationError
 from host_runner.run.commands import LaunchError
 from host_runner.run.launchers import Launched
-from host_runner.domain.submission import TaskRecord, TaskRequest
+from host_runner.domain.record import TaskRecord
+from host_runner.domain.submission import TaskRequest
 from host_runner.run.process_group import (
     ExitStatus,
     ProcessSpec,

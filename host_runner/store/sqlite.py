@@ -22,7 +22,8 @@ from typing import Any
 
 from host_runner.delivery.http import PENDING, encode_body, record_fields
 from host_runner.domain.errors import StoreUnavailable
-from host_runner.domain.submission import ACTIVE_STATUSES, TaskRecord, TaskRequest, Workspace, utc_now
+from host_runner.domain.record import ACTIVE_STATUSES, TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest, Workspace
 from host_runner.domain.sandbox_spec import SandboxSpec
 
 SCHEMA = """
