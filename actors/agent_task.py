@@ -32,7 +32,7 @@ from actors.base import tell_if_alive
 from actors.messages import AgentInput, CallbackQueued
 from actors.task import TaskActor, TaskServices
 from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
-from host_runner.delivery.http import output_fields
+from host_runner.store.outbox import output_fields
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.run.commands import command_for
 from host_runner.agent.follower import OutputFollower
