@@ -26,12 +26,12 @@ from actors.base import Actor
 from actors.messages import CallbackQueued
 from host_runner.delivery.http import attempt, new_session, receiver_of
 from host_runner.delivery.retry import Outcome, backoff_delay
-from host_runner.store.outbox import DELIVERED, FAILED, PENDING, Delivery
-from host_runner.ops.config import Config
 from host_runner.domain.errors import StoreUnavailable
+from host_runner.ops.config import Config
 from host_runner.ops.runner_log import redact_url, task_fields
-from host_runner.run.reactor import Reactor
 from host_runner.ops.stats import CallbackStats
+from host_runner.run.reactor import Reactor
+from host_runner.store.outbox import DELIVERED, FAILED, PENDING, Delivery
 from host_runner.store.sqlite import OutboxEvent, Store
 
 logger = logging.getLogger(__name__)

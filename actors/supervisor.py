@@ -47,15 +47,16 @@ from actors.messages import (
     TaskEnded,
 )
 from actors.task import TaskActor, TaskServices
-from host_runner.domain.claims import Admission, claims_for
+from host_runner.domain.claims import Admission
 from host_runner.domain.errors import Conflict, ShuttingDown
-from host_runner.run.commands import executor_of
-from host_runner.ops.runner_log import task_fields
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.submission import TaskRequest, agent_group
-from host_runner.run.process_group import RunFiles, read_tail, signal_group, start_ticks
+from host_runner.ops.runner_log import task_fields
 from host_runner.ops.stats import DURATION_BUCKETS, Histogram, seconds_between
+from host_runner.run.commands import executor_of
+from host_runner.run.process_group import RunFiles, read_tail, signal_group, start_ticks
+from host_runner.workspace.admission import claims_for
 
 logger = logging.getLogger(__name__)
 

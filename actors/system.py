@@ -16,11 +16,11 @@ from actors.registry import WorktreeRegistryActor
 from actors.supervisor import SupervisorActor
 from actors.task import TaskServices
 from host_runner.ops.config import Config
-from host_runner.sandbox.containers import prepare_sandboxes
 from host_runner.ops.permissions import keep_files_private, private_directory
 from host_runner.run.reactor import Reactor
-from host_runner.store.sqlite import Store
 from host_runner.run.wrapper_build import prepare_wrapper
+from host_runner.sandbox.sweep import prepare_sandboxes
+from host_runner.store.sqlite import Store
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from actors.messages import Describe, GetStats, Stats
 from api.task_output import FollowerSlots
-from host_runner.ops.config import Config
 from host_runner.domain.record import STATUSES
+from host_runner.ops.config import Config
 from host_runner.ops.stats import HistogramSnapshot
 
 SCRAPE_TIMEOUT = 2.0

@@ -25,8 +25,8 @@ import pykka
 from actors.messages import GetTask
 from api.http_errors import ApiError, validation_error
 from api.resources import ask
-from host_runner.ops.config import Config
 from host_runner.domain.record import TaskRecord
+from host_runner.ops.config import Config
 from host_runner.run.process_group import RunFiles
 
 logger = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ import pytest
 
 import host_runner.delivery.http as callbacks
 from conftest import CallbackReceiver, Runner, free_port, wait_for
-from host_runner.domain.callback_hosts import NOT_ALLOWED, parse_allowed_hosts
 from host_runner.delivery.http import attempt, environment_settings, new_session
-from host_runner.store.outbox import Delivery
+from host_runner.domain.callback_hosts import NOT_ALLOWED, parse_allowed_hosts
 from host_runner.ops.config import ConfigError, load_config
+from host_runner.store.outbox import Delivery
 from test_callback_delivery import callbacks_settled
 
 SETTING = "HOST_RUNNER_CALLBACK_ALLOWED_HOSTS"

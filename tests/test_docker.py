@@ -21,9 +21,9 @@ import pytest
 
 from conftest import Runner, pids_in_group, wait_for
 from docker_support import docker_available, ensure_busybox_image, remove_containers, require_docker
+from host_runner.domain.sandbox_spec import Mount, SandboxSpec
 from host_runner.ops.config import ConfigError, DockerSettings, load_config
 from host_runner.sandbox.docker_cli import LABEL_INSTANCE, LABEL_RUN, LABEL_TASK, create_args, mount_option
-from host_runner.domain.sandbox_spec import Mount, SandboxSpec
 
 ABSENT_IMAGE = "host-runner-test/absent:1"
 

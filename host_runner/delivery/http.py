@@ -27,8 +27,8 @@ import urllib3.connectionpool
 import urllib3.exceptions
 import urllib3.util.connection
 
-from host_runner.domain.callback_hosts import NOT_ALLOWED, HostAllowlist, ip_literal
 from host_runner.delivery.retry import Outcome, classify
+from host_runner.domain.callback_hosts import NOT_ALLOWED, HostAllowlist, ip_literal
 from host_runner.store.outbox import Delivery, headers_for
 
 #: At most this much of a receiver's answer is read (and thrown away), so a huge answer cannot cost memory.

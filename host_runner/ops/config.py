@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from host_runner.domain.callback_hosts import HostAllowlist, parse_allowed_hosts
-from host_runner.ops.api_token import token_from_environment
 from host_runner.domain.submission import EXECUTORS, SubmitRules  # defined with the task fields that name them
+from host_runner.ops.api_token import token_from_environment
 
 PULL_POLICIES = ("missing", "never", "always")
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -87,7 +87,8 @@ class Config:
     callback_backoff_max_seconds: float = 60.0
     #: Signs every callback (HMAC-SHA256) when set; kept out of repr so that logging a Config never shows it.
     callback_secret: str | None = field(default=None, repr=False)
-    #: Where callbacks may go (``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS``); None: anywhere (see host_runner/domain/callback_hosts.py).
+    #: Where callbacks may go (``HOST_RUNNER_CALLBACK_ALLOWED_HOSTS``); None: anywhere
+    #: (see host_runner/domain/callback_hosts.py).
     callback_allowed_hosts: HostAllowlist | None = None
     log_level: str = "INFO"
     log_format: str = "text"
@@ -105,7 +106,8 @@ class Config:
     #: Which wrapper starts task processes: ``native`` (host_runner/run/wrapper.c, built with ``cc`` at start),
     #: ``python`` (host_runner/run/wrapper.py), or ``auto`` (native when a C compiler is there, else python).
     wrapper: str = "auto"
-    #: The argv prefix that starts the wrapper; settled by :func:`host_runner.run.wrapper_build.prepare_wrapper` at start.
+    #: The argv prefix that starts the wrapper; settled at start by
+    #: :func:`host_runner.run.wrapper_build.prepare_wrapper`.
     wrapper_argv: tuple[str, ...] | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""Launchers for ``docker-sandbox`` runs, and the sweep of orphaned containers at start.
+"""Launchers for ``docker-sandbox`` runs (the sweep of orphaned containers at start is in sweep.py).
 
 A sandbox run is a container created with ``docker create`` (so its id is known before it runs and is reported
 with ``running``) and then started by an attached ``docker start --attach`` client. The client runs under the
@@ -13,7 +13,6 @@ so they run in helper threads; the actor never waits on them.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import subprocess
 import threading
@@ -22,24 +21,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from host_runner.ops.config import Config
-from host_runner.sandbox.docker_cli import (
-    LABEL_INSTANCE,
-    LABEL_RUN,
-    LABEL_TASK,
-    DockerCli,
-    DockerError,
-    client_environment,
-    container_name,
-    create_args,
-    last_line,
-    load_instance_id,
-)
 from host_runner.domain.errors import ValidationError
+from host_runner.domain.record import TaskRecord
+from host_runner.domain.sandbox_spec import SandboxSpec, check_again
+from host_runner.domain.submission import TaskRequest
+from host_runner.ops.config import Config
 from host_runner.run.commands import LaunchError
 from host_runner.run.launchers import Launched
-from host_runner.domain.record import TaskRecord
-from host_runner.domain.submission import TaskRequest
 from host_runner.run.process_group import (
     ExitStatus,
     ProcessSpec,
@@ -51,14 +39,21 @@ from host_runner.run.process_group import (
     start_ticks,
 )
 from host_runner.run.reactor import Reactor
-from host_runner.domain.sandbox_spec import SandboxSpec, check_again
-from host_runner.store.sqlite import Store
+from host_runner.sandbox.docker_cli import (
+    LABEL_INSTANCE,
+    LABEL_RUN,
+    LABEL_TASK,
+    DockerCli,
+    DockerError,
+    client_environment,
+    container_name,
+    create_args,
+    last_line,
+)
 
 logger = logging.getLogger(__name__)
 
 SANDBOX_MODE = "docker-sandbox"
-#: The most a sweep at start may wait for the engine: a hung daemon must not keep the runner from starting.
-SWEEP_TIMEOUT_SECONDS = 30.0
 #: A container that could not be removed at the end of its run (the daemon was down) is tried again this often,
 #: for this long; whatever is still left after that is removed by the sweep at the runner's next start.
 REMOVE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
@@ -309,44 +304,3 @@ def check_sandbox_again(config: Config, sandbox: SandboxSpec) -> None:
 def adopted_container_launcher(config: Config, record: TaskRecord, alive: bool, files: RunFiles, reactor: Reactor,
                                environment: Mapping[str, str]) -> AdoptedContainerLauncher:
     return AdoptedContainerLauncher(docker_cli(config, environment), config, record, alive, files, reactor)
-
-
-def sweep_orphans(cli: DockerCli, instance_id: str, store: Store) -> list[str]:
-    """Remove this runner's containers that no running task owns; return their ids.
-
-    A container is kept only when the store says its run is ``running`` with exactly this container: the
-    supervisor re-adopts those. Anything else (the run ended, was never recorded as started, or is unknown) was
-    left behind by a crash."""
-    try:
-        containers = cli.labelled(f"{LABEL_INSTANCE}={instance_id}")
-    except DockerError as exc:
-        logger.warning("could not look for orphaned containers: %s", exc)
-        return []
-    orphans = []
-    for container in containers:
-        record = store.get(container["task_id"], container["run_id"]) if container["task_id"] else None
-        if record is not None and record.status == "running" and record.container_id == container["id"]:
-            continue
-        orphans.append(container["id"])
-    if orphans and cli.remove_quietly(*orphans):
-        logger.info("removed %d orphaned container(s): %s", len(orphans), " ".join(c[:12] for c in orphans))
-    return orphans
-
-
-def prepare_sandboxes(config: Config, store: Store, environment: Mapping[str, str]) -> Config:
-    """At start, before any task is re-adopted or started: settle this runner's instance id (the returned config
-    carries it) and remove orphaned containers. Skipped when this runner never ran a sandbox and its instance id
-    is its own, so runners that do not use Docker never call it."""
-    explicit = config.instance_id is not None
-    config = dataclasses.replace(config, instance_id=config.instance_id or load_instance_id(config.data_dir))
-    assert config.instance_id is not None
-    if explicit or store.has_runs(SANDBOX_MODE):
-        cli = docker_cli(config, environment)
-        cli.timeout = min(cli.timeout, SWEEP_TIMEOUT_SECONDS)
-        try:
-            cli.resolve()
-        except DockerError as exc:
-            logger.warning("not looking for orphaned containers: %s", exc)
-            return config
-        sweep_orphans(cli, config.instance_id, store)
-    return config

@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from host_runner.domain.sandbox_spec import Mount, SandboxSpec
 from host_runner.ops.config import INSTANCE_ID, SECRET_VARIABLES, DockerSettings
 from host_runner.run.commands import LaunchError
-from host_runner.domain.sandbox_spec import Mount, SandboxSpec
 
 logger = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from host_runner.store.outbox import PENDING, encode_body, record_fields
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import ACTIVE_STATUSES, TaskRecord, utc_now
-from host_runner.domain.submission import TaskRequest, Workspace
 from host_runner.domain.sandbox_spec import SandboxSpec
+from host_runner.domain.submission import TaskRequest, Workspace
+from host_runner.store.outbox import PENDING, encode_body, record_fields
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

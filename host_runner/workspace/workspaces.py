@@ -11,25 +11,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from host_runner.domain.submission import TaskRequest
 from host_runner.run.process_group import RunFiles
-
-
-class WorkspaceError(Exception):
-    """The workspace could not be prepared; the message is recorded on the task."""
-
-
-class Workspace(Protocol):
-    def prepare(self) -> Path:
-        """Make the working directory ready and return it."""
-
-    def record_fields(self) -> dict[str, Any]:
-        """Record fields describing what prepare made (empty when there is nothing to remember)."""
-
-    def cleanup(self) -> dict[str, Any]:
-        """Remove what prepare made; return record fields describing it. Must not raise."""
+from host_runner.workspace.interface import Workspace, WorkspaceError
+from host_runner.workspace.worktrees import WorktreeWorkspace
 
 
 class ScratchWorkspace:
@@ -82,7 +69,5 @@ def workspace_for(request: TaskRequest, files: RunFiles, *, cleanup_worktree: bo
     if request.execution_mode in ("no-workspace", "docker-sandbox"):  # a sandbox's docker client works here
         return ScratchWorkspace(files)
     if request.execution_mode == "isolated-worktree":
-        from host_runner.workspace.worktrees import WorktreeWorkspace  # imported here: it builds on this module
-
         return WorktreeWorkspace(request, files, cleanup_enabled=cleanup_worktree, prepared=prepared)
     raise WorkspaceError(f"execution_mode {request.execution_mode} is not supported by this runner")

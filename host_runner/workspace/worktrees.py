@@ -24,14 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from host_runner.workspace import git
 from host_runner.domain.claims import Admission, Claim, worktree_claims
 from host_runner.domain.errors import Conflict
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import utc_now
 from host_runner.domain.submission import TaskRequest
 from host_runner.run.process_group import RunFiles
-from host_runner.workspace.workspaces import WorkspaceError
+from host_runner.workspace import git
+from host_runner.workspace.interface import WorkspaceError
 
 logger = logging.getLogger(__name__)
 
