@@ -1,6 +1,6 @@
 """The callback outbox in the real SQLite store: an event is written in the same transaction as the transition
 it reports (both or neither), with a unique id and the run's next sequence number; and the signing, backoff and
-classification rules of host_runner.delivery.http."""
+classification rules of host_runner.store.outbox and host_runner.delivery.retry."""
 
 from __future__ import annotations
 

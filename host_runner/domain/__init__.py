@@ -16,14 +16,7 @@ from host_runner.domain.errors import Conflict, ShuttingDown, StoreUnavailable, 
 from host_runner.domain.record import ACTIVE_STATUSES, STATUSES, TERMINAL_STATUSES, TaskRecord, utc_now
 from host_runner.domain.sandbox_spec import Mount, SandboxSpec, check_again, parse_sandbox
 from host_runner.domain.submission import (
-    EXECUTION_MODES,
-    EXECUTORS,
-    MAX_PROMPT_BYTES,
-    MAX_TIMEOUT_SECONDS,
-    SubmitRules,
-    TaskRequest,
-    Workspace,
-    agent_group,
+    EXECUTION_MODES, EXECUTORS, MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS, SubmitRules, TaskRequest, Workspace, agent_group,
     parse_task_request,
 )
 

@@ -10,11 +10,7 @@ from host_runner.ops.api_token import token_from_environment
 from host_runner.ops.config import INSTANCE_ID, SECRET_VARIABLES, Config, ConfigError, DockerSettings, load_config
 from host_runner.ops.permissions import keep_files_private, original_umask, private_directory, share_socket_with_group
 from host_runner.ops.runner_log import (
-    bind_log_context,
-    configure_logging,
-    gunicorn_json_logger_class,
-    redact_url,
-    task_fields,
+    bind_log_context, configure_logging, gunicorn_json_logger_class, redact_url, task_fields,
 )
 from host_runner.ops.stats import DURATION_BUCKETS, CallbackStats, Histogram, HistogramSnapshot, seconds_between
 

@@ -11,15 +11,7 @@ from __future__ import annotations
 from host_runner.run.commands import LaunchError, build_process_spec, command_for, executor_of
 from host_runner.run.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
 from host_runner.run.process_group import (
-    ExitStatus,
-    ProcessSpec,
-    RunFiles,
-    Spawned,
-    read_exit_status,
-    read_tail,
-    signal_group,
-    signal_name,
-    spawn,
+    ExitStatus, ProcessSpec, RunFiles, Spawned, read_exit_status, read_tail, signal_group, signal_name, spawn,
     start_ticks,
 )
 from host_runner.run.reactor import Reactor, Timer

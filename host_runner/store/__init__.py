@@ -8,15 +8,7 @@ send them.
 from __future__ import annotations
 
 from host_runner.store.outbox import (
-    DELIVERED,
-    FAILED,
-    PENDING,
-    Delivery,
-    encode_body,
-    headers_for,
-    output_fields,
-    record_fields,
-    sign,
+    DELIVERED, FAILED, PENDING, Delivery, encode_body, headers_for, output_fields, record_fields, sign,
 )
 from host_runner.store.sqlite import OutboxEvent, Store
 
