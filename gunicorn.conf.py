@@ -9,7 +9,7 @@ preloaded: the actors (and their threads) must start in the worker, after fork, 
 import os
 import sys
 
-from host_runner.config import ConfigError, load_config
+from host_runner.ops.config import ConfigError, load_config
 
 try:
     _config = load_config()
@@ -45,7 +45,7 @@ accesslog = os.environ.get("HOST_RUNNER_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = _config.log_level.lower()
 if _config.log_format == "json":  # gunicorn's own lines as JSON too, so that every line of the log parses
-    from host_runner.logs import gunicorn_json_logger_class
+    from host_runner.ops.runner_log import gunicorn_json_logger_class
 
     logger_class = gunicorn_json_logger_class()
 
@@ -53,7 +53,7 @@ if _config.log_format == "json":  # gunicorn's own lines as JSON too, so that ev
 def when_ready(server):
     """Open a unix socket to ``HOST_RUNNER_SOCKET_GROUP`` (group first, then mode: never wider than intended)."""
     if _config.socket_group is not None:
-        from host_runner.permissions import share_socket_with_group
+        from host_runner.ops.permissions import share_socket_with_group
 
         share_socket_with_group(_config.bind, _config.socket_group)
 

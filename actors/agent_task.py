@@ -1,8 +1,8 @@
 """The TaskActor of the ``agent`` executor: a run that speaks the agent-runner protocol.
 
 On top of a plain TaskActor it
-- starts the agent with the protocol's JSON object on stdin and an IPC input directory (:mod:`host_runner.agent`);
-- follows the agent's stdout file in a helper thread (:mod:`host_runner.follower`) and, for each framed result,
+- starts the agent with the protocol's JSON object on stdin and an IPC input dir (:mod:`host_runner.agent.protocol`);
+- follows the agent's stdout file in a helper thread (:mod:`host_runner.agent.follower`) and, for each framed result,
   persists it on the record (``outputs``, ``new_session_id``), reports it as an ``output`` callback event and
   restarts the timeout;
 - writes follow-up messages and ``_close`` into the IPC directory when the API asks (through the supervisor);
@@ -31,18 +31,19 @@ from typing import Any
 from actors.base import tell_if_alive
 from actors.messages import AgentInput, CallbackQueued
 from actors.task import TaskActor, TaskServices
-from host_runner.agent import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
-from host_runner.callbacks import output_fields
-from host_runner.errors import Conflict, ShuttingDown
-from host_runner.executors import command_for
-from host_runner.follower import OutputFollower
-from host_runner.frames import Frame, FrameEvent
-from host_runner.launchers import Launcher, ProcessLauncher
-from host_runner.logs import task_fields
-from host_runner.models import TaskRecord, TaskRequest, agent_group, utc_now
-from host_runner.process import ExitStatus
-from host_runner.reactor import Timer
-from host_runner.workspaces import Workspace
+from host_runner.agent.follower import OutputFollower
+from host_runner.agent.frames import Frame, FrameEvent
+from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
+from host_runner.domain.errors import Conflict, ShuttingDown
+from host_runner.domain.record import TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest, agent_group
+from host_runner.ops.runner_log import task_fields
+from host_runner.run.commands import command_for
+from host_runner.run.launchers import Launcher, ProcessLauncher
+from host_runner.run.process_group import ExitStatus
+from host_runner.run.reactor import Timer
+from host_runner.store.outbox import output_fields
+from host_runner.workspace.interface import Workspace
 
 logger = logging.getLogger(__name__)
 

@@ -99,7 +99,7 @@ class Actor(pykka.ThreadingActor):
             replies.append(message)
             tell_if_alive(ref, message)
 
-        # The helper logs with the actor's context (task_id/run_id, see host_runner.logs).
+        # The helper logs with the actor's context (task_id/run_id, see host_runner.ops.runner_log).
         context = contextvars.copy_context()
         thread = threading.Thread(target=context.run, args=(run,), name=f"{type(self).__name__}-helper", daemon=True)
         thread.start()

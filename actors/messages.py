@@ -6,17 +6,18 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from host_runner.claims import Admission, Claim
-from host_runner.models import TaskRecord, TaskRequest
-from host_runner.stats import HistogramSnapshot
+from host_runner.domain.claims import Admission, Claim
+from host_runner.domain.record import TaskRecord
+from host_runner.domain.submission import TaskRequest
+from host_runner.ops.stats import HistogramSnapshot
 
 
 # --- to the SupervisorActor -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Submit:
-    """ask → :class:`SubmitResult`; raises :class:`host_runner.errors.Conflict` on a collision.
+    """ask → :class:`SubmitResult`; raises :class:`host_runner.domain.errors.Conflict` on a collision.
 
-    ``admission`` comes from :func:`host_runner.admission.admission_for`, computed by the sender outside any
+    ``admission`` comes from :func:`host_runner.workspace.admission.admission_for`, computed by the sender outside any
     actor because it may ask git; without it the supervisor computes the claims itself.
     """
 
@@ -27,7 +28,7 @@ class Submit:
 @dataclass(frozen=True)
 class CheckSubmit:
     """ask → the known :class:`TaskRecord` when ``request`` is a retry of a known run, else None; raises
-    :class:`host_runner.errors.Conflict` when the task has another active run. What :class:`Submit` checks
+    :class:`host_runner.domain.errors.Conflict` when the task has another active run. What :class:`Submit` checks
     first, asked beforehand so that a retry is answered without checking the world again."""
 
     request: TaskRequest
@@ -98,7 +99,7 @@ class TaskEnded:
 @dataclass(frozen=True)
 class SendToAgent:
     """ask → :class:`AgentInputResult`: a follow-up message (``text``) or, with ``text`` None, ``_close``.
-    Raises :class:`host_runner.errors.Conflict` when the task is not a running agent task."""
+    Raises :class:`host_runner.domain.errors.Conflict` when the task is not a running agent task."""
 
     task_id: str
     text: str | None
@@ -147,7 +148,7 @@ class AgentInput:
 # --- to the WorktreeRegistryActor -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reserve:
-    """ask → None; raises :class:`host_runner.errors.Conflict` naming the holder."""
+    """ask → None; raises :class:`host_runner.domain.errors.Conflict` naming the holder."""
 
     owner: tuple[str, str]
     claims: tuple[Claim, ...]

@@ -12,8 +12,8 @@ import os
 
 from actors.base import Actor
 from actors.messages import Release, Reservations, Reserve
-from host_runner.claims import Claim
-from host_runner.errors import Conflict
+from host_runner.domain.claims import Claim
+from host_runner.domain.errors import Conflict
 
 logger = logging.getLogger(__name__)
 

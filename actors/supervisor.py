@@ -47,13 +47,16 @@ from actors.messages import (
     TaskEnded,
 )
 from actors.task import TaskActor, TaskServices
-from host_runner.claims import Admission, claims_for
-from host_runner.errors import Conflict, ShuttingDown
-from host_runner.executors import executor_of
-from host_runner.logs import task_fields
-from host_runner.models import TaskRecord, TaskRequest, ValidationError, agent_group, utc_now
-from host_runner.process import RunFiles, read_tail, signal_group, start_ticks
-from host_runner.stats import DURATION_BUCKETS, Histogram, seconds_between
+from host_runner.domain.claims import Admission
+from host_runner.domain.errors import Conflict, ShuttingDown
+from host_runner.domain.errors import ValidationError
+from host_runner.domain.record import TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest, agent_group
+from host_runner.ops.runner_log import task_fields
+from host_runner.ops.stats import DURATION_BUCKETS, Histogram, seconds_between
+from host_runner.run.commands import executor_of
+from host_runner.run.process_group import RunFiles, read_tail, signal_group, start_ticks
+from host_runner.workspace.admission import claims_for
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class SupervisorActor(Actor):
             logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
 
     def _never_launched(self, record: TaskRecord) -> bool:
-        """A process run whose wrapper was never released (see host_runner.wrapper): stop it if still there."""
+        """A process run whose wrapper was never released (see host_runner.run.wrapper): stop it if still there."""
         if record.pid is None or not record.log_dir:
             return False
         if RunFiles(Path(record.log_dir)).launched.exists():

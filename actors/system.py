@@ -10,17 +10,17 @@ from typing import Any
 
 import pykka
 
-from actors.callbacks import CallbackActor
+from actors.callback_sender import CallbackActor
 from actors.messages import PrepareShutdown
 from actors.registry import WorktreeRegistryActor
 from actors.supervisor import SupervisorActor
 from actors.task import TaskServices
-from host_runner.config import Config
-from host_runner.containers import prepare_sandboxes
-from host_runner.permissions import keep_files_private, private_directory
-from host_runner.reactor import Reactor
-from host_runner.store import Store
-from host_runner.wrappers import prepare_wrapper
+from host_runner.ops.config import Config
+from host_runner.ops.permissions import keep_files_private, private_directory
+from host_runner.run.reactor import Reactor
+from host_runner.run.wrapper_build import prepare_wrapper
+from host_runner.sandbox.sweep import prepare_sandboxes
+from host_runner.store.sqlite import Store
 
 logger = logging.getLogger(__name__)
 

@@ -21,17 +21,19 @@ import pykka
 
 from actors.base import Actor, tell_if_alive
 from actors.messages import CallbackQueued, Cancel, ClaimsFreed, TaskEnded
-from host_runner.config import Config
-from host_runner.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
-from host_runner.errors import StoreUnavailable
-from host_runner.executors import LaunchError, build_process_spec
-from host_runner.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
-from host_runner.logs import bind_log_context
-from host_runner.models import TaskRecord, TaskRequest, utc_now
-from host_runner.process import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
-from host_runner.reactor import Reactor, Timer
-from host_runner.store import Store
-from host_runner.workspaces import Workspace, WorkspaceError, workspace_for
+from host_runner.domain.errors import StoreUnavailable
+from host_runner.domain.record import TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest
+from host_runner.ops.config import Config
+from host_runner.ops.runner_log import bind_log_context
+from host_runner.run.commands import LaunchError, build_process_spec
+from host_runner.run.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
+from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
+from host_runner.run.reactor import Reactor, Timer
+from host_runner.sandbox.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
+from host_runner.store.sqlite import Store
+from host_runner.workspace.interface import Workspace, WorkspaceError
+from host_runner.workspace.workspaces import workspace_for
 
 logger = logging.getLogger(__name__)
 

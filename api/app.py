@@ -14,16 +14,16 @@ import pykka
 from actors.system import ActorSystem
 from api.auth import TokenAuth
 from api.debug import DebugActorsResource, DebugThreadsResource
-from api.errors import ApiError, handle_store_unavailable, handle_unexpected, serialize_error
-from api.logs import FollowerSlots, TaskLogsResource
+from api.http_errors import ApiError, handle_store_unavailable, handle_unexpected, serialize_error
 from api.metrics import MetricsResource, RunnerCollector, metrics_registry
 from api.openapi import OpenApiResource
 from api.request_guard import RequestGuard
 from api.resources import HealthResource, TaskResource, TasksResource
+from api.task_output import FollowerSlots, TaskLogsResource
 from api.ui import DashboardResource
-from host_runner.config import Config, load_config
-from host_runner.errors import StoreUnavailable
-from host_runner.logs import configure_logging as _configure_logging
+from host_runner.domain.errors import StoreUnavailable
+from host_runner.ops.config import Config, load_config
+from host_runner.ops.runner_log import configure_logging as _configure_logging
 
 logger = logging.getLogger(__name__)
 

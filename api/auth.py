@@ -7,7 +7,7 @@ import hmac
 
 import falcon
 
-from api.errors import ApiError
+from api.http_errors import ApiError
 from api.ui import PUBLIC_PATHS as DASHBOARD_PATHS, PUBLIC_PREFIX as DASHBOARD_PREFIX
 
 OPEN_PATHS = frozenset({"/health", *DASHBOARD_PATHS})

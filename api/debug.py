@@ -13,8 +13,8 @@ import falcon
 import pykka
 
 from actors.introspection import ActorReport, describe_actors, format_thread_stacks, thread_stacks
-from api.errors import validation_error
-from host_runner.stats import HistogramSnapshot
+from api.http_errors import validation_error
+from host_runner.ops.stats import HistogramSnapshot
 
 DEFAULT_TIMEOUT = 1.0
 MAX_TIMEOUT = 10.0

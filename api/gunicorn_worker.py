@@ -53,7 +53,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from host_runner.config import read_header_timeout
+from host_runner.ops.config import read_header_timeout
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from actors.messages import Describe, GetStats, Stats
-from api.logs import FollowerSlots
-from host_runner.config import Config
-from host_runner.models import STATUSES
-from host_runner.stats import HistogramSnapshot
+from api.task_output import FollowerSlots
+from host_runner.domain.record import STATUSES
+from host_runner.ops.config import Config
+from host_runner.ops.stats import HistogramSnapshot
 
 SCRAPE_TIMEOUT = 2.0
 

@@ -29,7 +29,7 @@ import re
 
 import falcon
 
-from api.errors import ApiError
+from api.http_errors import ApiError
 
 #: Names that always mean this machine's loopback; a rebinding page cannot make a browser send them as Host.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})

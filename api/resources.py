@@ -19,11 +19,13 @@ from actors.messages import (
     Submit,
     SubmitResult,
 )
-from api.errors import ApiError, validation_error
-from host_runner.admission import admission_for
-from host_runner.config import Config
-from host_runner.errors import Conflict, ShuttingDown
-from host_runner.models import STATUSES, ValidationError, parse_task_request
+from api.http_errors import ApiError, validation_error
+from host_runner.domain.errors import Conflict, ShuttingDown
+from host_runner.domain.errors import ValidationError
+from host_runner.domain.record import STATUSES
+from host_runner.domain.submission import parse_task_request
+from host_runner.ops.config import Config
+from host_runner.workspace.admission import admission_for
 
 MAX_BODY_BYTES = 1024 * 1024
 ASK_TIMEOUT_SECONDS = 30.0

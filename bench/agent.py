@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import Receiver, summary_ms, table, write_result  # noqa: E402
 from service import REPO, Service, rss_kib  # noqa: E402
 
-from host_runner.frames import FrameParser, render_frame  # noqa: E402
+from host_runner.agent.frames import FrameParser, render_frame  # noqa: E402
 
 AGENT_CMD = shlex.join([sys.executable, str(REPO / "tests" / "bin" / "fake-agent-runner")])
 FRAMES = 5000

@@ -43,7 +43,7 @@ from service import REPO, Service, rss_kib, threads_of  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
-from host_runner.docker import LABEL_INSTANCE  # noqa: E402
+from host_runner.sandbox.docker_cli import LABEL_INSTANCE  # noqa: E402
 
 TERMINAL = ("success", "failed", "canceled")
 FAKE_AGENT = REPO / "tests" / "bin" / "fake-agent-runner"

@@ -1,1 +1,16 @@
-"""host-runner: runs coding agents and commands on the host for orchestrators that live elsewhere."""
+"""host-runner: runs coding agents and commands on the host for orchestrators that live elsewhere.
+
+Subpackages by concern, each allowed to import only those listed before it (its __init__ says which):
+
+- domain: what a task is (submission, record, sandbox spec, claims, callback hosts, errors); pure
+- ops: running the service (settings, logs, statistics, permissions, API token)
+- run: starting, watching and stopping a task's processes (commands, wrapper, process groups, launchers, reactor)
+- workspace: where a task works (scratch, shared, git worktrees; admission)
+- agent: the agent-runner protocol (stdin object, IPC, frames, output follower)
+- store: persistence (SQLite records and the callback outbox)
+- delivery: sending callbacks over HTTP (attempt, retry policy)
+- sandbox: docker-sandbox runs on the Docker engine (docker client, container launchers, orphan sweep)
+- client: talking to a runner (Python client, CLI; ``python -m host_runner``)
+
+The actors (actors/) and the HTTP API (api/) build on these.
+"""

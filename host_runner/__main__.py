@@ -1,6 +1,6 @@
-"""``python -m host_runner``: the command-line interface (see host_runner.cli)."""
+"""``python -m host_runner``: the command-line interface (see host_runner.client.cli)."""
 
-from host_runner.cli import run
+from host_runner.client.cli import run
 
 if __name__ == "__main__":
     run()

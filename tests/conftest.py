@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from actors.system import ActorSystem  # noqa: E402
 from api.app import create_api  # noqa: E402
-from host_runner.config import Config  # noqa: E402
-from host_runner.process import group_alive, group_members  # noqa: E402
+from host_runner.ops.config import Config  # noqa: E402
+from host_runner.run.process_group import group_alive, group_members  # noqa: E402
 from openapi_check import check_response  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent

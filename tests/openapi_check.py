@@ -1,7 +1,7 @@
 """Validates real responses against the OpenAPI document (api/openapi.py) with openapi-core.
 
 Every response the test-suite gets from a TestClient (conftest.Runner.client) or from a
-host_runner.client.Client built by the tests goes through :func:`check_response`; a response that the
+host_runner.client.api_client.Client built by the tests goes through :func:`check_response`; a response that the
 document does not describe (an undocumented path, status, header or field) fails the test that caused it.
 Only requests to paths the API does not have (404/405 from the router) are checked against the Error schema
 alone, since no document can list them.

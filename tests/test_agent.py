@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from conftest import FAKE_BIN, CallbackReceiver, Runner, pids_in_group, wait_for
-from host_runner.config import ConfigError, load_config
-from host_runner.models import EXECUTORS
+from host_runner.domain.submission import EXECUTORS
+from host_runner.ops.config import ConfigError, load_config
 
 AGENT_CMD = (sys.executable, str(FAKE_BIN / "fake-agent-runner"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from host_runner.config import ConfigError, load_config
+from host_runner.ops.config import ConfigError, load_config
 
 ROUTES = [
     ("GET", "/tasks"),

@@ -102,7 +102,7 @@ def test_a_400_is_final_recorded_and_the_next_event_still_goes(runner, receiver:
 
 
 def test_giving_up_after_the_last_attempt_is_recorded_and_logged(make_runner, receiver: CallbackReceiver, caplog):
-    caplog.set_level(logging.WARNING, logger="actors.callbacks")
+    caplog.set_level(logging.WARNING, logger="actors.callback_sender")
     receiver.default = 503
     runner = make_runner(mock_seconds=0, callback_max_attempts=3)
     runner.submit(task_id="hopeless", status_callback_url=receiver.url)

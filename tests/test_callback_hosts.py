@@ -3,7 +3,7 @@
 Checked at submit (a host not allowed is a 422, nothing stored) and again before every attempt, on the addresses
 the runner connects to (an event stored under another setting, or a name resolving elsewhere, is refused with no
 connection made, and the refusal is final and says nothing about the target). DNS cannot be controlled here, so
-the tests that need a name to resolve somewhere replace only :func:`host_runner.callbacks.resolve`, the one place
+the tests that need a name to resolve somewhere replace only :func:`host_runner.delivery.http.resolve`, the one place
 callbacks resolve names; every connection goes to a real server on 127.0.0.1 (or ::1).
 """
 
@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 
-import host_runner.callbacks as callbacks
+import host_runner.delivery.http as callbacks
 from conftest import CallbackReceiver, Runner, free_port, wait_for
-from host_runner.allowlist import NOT_ALLOWED, parse_allowed_hosts
-from host_runner.callbacks import Delivery, attempt, environment_settings, new_session
-from host_runner.config import ConfigError, load_config
+from host_runner.delivery.http import attempt, environment_settings, new_session
+from host_runner.domain.callback_hosts import NOT_ALLOWED, parse_allowed_hosts
+from host_runner.ops.config import ConfigError, load_config
+from host_runner.store.outbox import Delivery
 from test_callback_delivery import callbacks_settled
 
 SETTING = "HOST_RUNNER_CALLBACK_ALLOWED_HOSTS"

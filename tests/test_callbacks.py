@@ -70,7 +70,8 @@ def test_attempts_use_the_environment_proxy_but_never_netrc(tmp_path, monkeypatc
     import http.server
     import threading
 
-    from host_runner.callbacks import Delivery, attempt, environment_settings, new_session
+    from host_runner.delivery.http import attempt, environment_settings, new_session
+    from host_runner.store.outbox import Delivery
 
     seen: list[tuple[str, str | None]] = []
 

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from conftest import FAKE_BIN, REPO, CallbackReceiver, wait_for
-from host_runner.cli import main
-from host_runner.client import Client
+from host_runner.client.api_client import Client
+from host_runner.client.cli import main
 from test_gunicorn import free_port
 from test_logs import validate
 

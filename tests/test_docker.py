@@ -21,9 +21,9 @@ import pytest
 
 from conftest import Runner, pids_in_group, wait_for
 from docker_support import docker_available, ensure_busybox_image, remove_containers, require_docker
-from host_runner.config import ConfigError, DockerSettings, load_config
-from host_runner.docker import LABEL_INSTANCE, LABEL_RUN, LABEL_TASK, create_args, mount_option
-from host_runner.sandbox import Mount, SandboxSpec
+from host_runner.domain.sandbox_spec import Mount, SandboxSpec
+from host_runner.ops.config import ConfigError, DockerSettings, load_config
+from host_runner.sandbox.docker_cli import LABEL_INSTANCE, LABEL_RUN, LABEL_TASK, create_args, mount_option
 
 ABSENT_IMAGE = "host-runner-test/absent:1"
 
@@ -145,7 +145,7 @@ def test_env_workdir_and_the_runner_variables_reach_the_command(sandbox_runner, 
 
 @pytest.mark.docker
 def test_the_longest_prompt_reaches_the_container(sandbox_runner, image):
-    from host_runner.models import MAX_PROMPT_BYTES
+    from host_runner.domain.submission import MAX_PROMPT_BYTES
 
     runner = sandbox_runner()
     submit_sandbox(runner, "box-long-prompt", image, "sh", "-c", 'printf "%s" "$HOST_RUNNER_PROMPT" | wc -c',
@@ -349,7 +349,7 @@ def test_orphan_sweep_at_start_keeps_only_containers_of_running_tasks(sandbox_ru
 
 @pytest.mark.docker
 def test_a_stale_container_with_the_runs_name_is_replaced(sandbox_runner, image, instance_id):
-    from host_runner.docker import container_name
+    from host_runner.sandbox.docker_cli import container_name
 
     runner = sandbox_runner()
     # As if a start was cut short after `docker create` and the sweep could not run (the engine was down then).
@@ -509,7 +509,7 @@ def test_a_mount_source_swapped_for_a_symlink_to_etc_while_queued_creates_no_con
                                                                                       instance_id, tmp_path: Path):
     """Valid when submitted; while the task waits for a slot, its source becomes a symlink to /etc. The check
     before `docker create` refuses it: the task fails saying why, and no container exists (so /etc is intact)."""
-    from host_runner.docker import container_name
+    from host_runner.sandbox.docker_cli import container_name
 
     source = tmp_path / "share"
     source.mkdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAKE_BIN, Runner, shell_runner
-from host_runner.config import ConfigError, load_config
+from host_runner.ops.config import ConfigError, load_config
 
 HOSTILE_PROMPTS = [
     "$(touch {canary}); rm -rf ~",
@@ -252,7 +252,7 @@ def test_shared_workspace_runs_in_project_root(make_runner, tmp_path: Path):
 
 
 def test_the_longest_prompt_fits_in_both_the_argv_and_the_environment(make_runner):
-    from host_runner.models import MAX_PROMPT_BYTES
+    from host_runner.domain.submission import MAX_PROMPT_BYTES
 
     # Linux limits each argv item and each NAME=value environment string to 131,071 bytes.
     runner = make_runner(executor="shell", cmd_template=(

@@ -24,7 +24,7 @@ import pytest
 
 from conftest import CallbackReceiver, Runner, shell_runner, wait_for
 from docker_support import ensure_busybox_image, require_docker
-from host_runner.process import group_alive
+from host_runner.run.process_group import group_alive
 
 
 def still_serving(runner: Runner, task_id: str) -> None:

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from conftest import wait_for
-from host_runner.follower import MAX_UNACKNOWLEDGED, OutputFollower
-from host_runner.frames import Frame, FrameEvent, render_frame
+from host_runner.agent.follower import MAX_UNACKNOWLEDGED, OutputFollower
+from host_runner.agent.frames import Frame, FrameEvent, render_frame
 
 
 class Collector:

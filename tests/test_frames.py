@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from host_runner.frames import END, START, Frame, FrameParser, InvalidFrame, render_frame
+from host_runner.agent.frames import END, START, Frame, FrameParser, InvalidFrame, render_frame
 
 FIRST = {"status": "success", "result": "héllo — wörld", "newSessionId": "s-1"}
 SECOND = {"status": "error", "result": None, "error": "boom"}

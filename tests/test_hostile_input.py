@@ -24,8 +24,8 @@ import pytest
 import requests
 
 from conftest import Runner, wait_for
-from host_runner.allowlist import parse_allowed_hosts
-from host_runner.config import DockerSettings
+from host_runner.domain.callback_hosts import parse_allowed_hosts
+from host_runner.ops.config import DockerSettings
 from test_gunicorn import start_service, stop_service
 
 MIB = 1024 * 1024

@@ -227,7 +227,7 @@ def test_a_token_file_others_may_read_is_refused(tmp_path: Path):
 def test_a_token_file_turns_auth_on_for_the_runner_the_cli_and_the_client(tmp_path: Path):
     import requests
 
-    from host_runner.client import Client
+    from host_runner.client.api_client import Client
 
     token_file = tmp_path / "token"
     token_file.write_text("file-token\n")

@@ -1,6 +1,6 @@
 """The callback outbox in the real SQLite store: an event is written in the same transaction as the transition
 it reports (both or neither), with a unique id and the run's next sequence number; and the signing, backoff and
-classification rules of host_runner.callbacks."""
+classification rules of host_runner.store.outbox and host_runner.delivery.retry."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from host_runner.callbacks import Delivery, backoff_delay, classify, headers_for, receiver_of, sign
-from host_runner.models import TaskRecord, TaskRequest, utc_now
-from host_runner.store import Store
+from host_runner.delivery.http import receiver_of
+from host_runner.delivery.retry import backoff_delay, classify
+from host_runner.domain.record import TaskRecord, utc_now
+from host_runner.domain.submission import TaskRequest
+from host_runner.store.outbox import Delivery, headers_for, sign
+from host_runner.store.sqlite import Store
 
 URL = "http://127.0.0.1:9/callback"
 
@@ -112,7 +115,7 @@ def test_classification_and_lanes():
 
 
 def test_callback_settings_are_read_and_the_secret_is_not_shown():
-    from host_runner.config import ConfigError, load_config
+    from host_runner.ops.config import ConfigError, load_config
 
     config = load_config({"HOST_RUNNER_CALLBACK_SECRET": "s3cret", "HOST_RUNNER_CALLBACK_BACKOFF_MAX_SECONDS": "5"})
     assert config.callback_secret == "s3cret" and config.callback_backoff_max_seconds == 5.0

@@ -102,7 +102,7 @@ def test_stopping_while_a_task_starts_never_runs_it_twice(make_runner, tmp_path:
 
 def test_a_wrapper_never_released_is_stopped_and_its_task_runs_once(make_runner, tmp_path: Path):
     """The runner died after starting the wrapper but before letting it run: recovery must not adopt it."""
-    from host_runner.process import ProcessSpec, RunFiles, spawn, start_ticks
+    from host_runner.run.process_group import ProcessSpec, RunFiles, spawn, start_ticks
 
     starts = tmp_path / "starts"
     runner = shell_runner(make_runner, f"echo x >> {starts}; exit 0", max_concurrency=1)

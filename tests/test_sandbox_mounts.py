@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from conftest import Runner
-from host_runner.config import DockerSettings
-from host_runner.errors import ValidationError
-from host_runner.sandbox import SandboxSpec, check_again, parse_sandbox, protected_paths
+from host_runner.domain.errors import ValidationError
+from host_runner.domain.sandbox_spec import SandboxSpec, check_again, parse_sandbox, protected_paths
+from host_runner.ops.config import DockerSettings
 
 NEVER = "sandboxes may never mount"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from host_runner.config import ConfigError, load_config
 from conftest import wait_for
+from host_runner.ops.config import ConfigError, load_config
 from test_gunicorn import start_service, stop_service
 
 #: More than gunicorn.conf.py's 16 request threads.

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from conftest import CallbackReceiver, wait_for
-from host_runner.logs import JsonFormatter, TextFormatter, bind_log_context, log_context
+from host_runner.ops.runner_log import JsonFormatter, TextFormatter, bind_log_context, log_context
 from test_gunicorn import start_service, stop_service
 
 SECRETS = ("api-secret-123", "cb-secret-789", "prompt-secret-456")
@@ -39,14 +39,14 @@ def test_json_logs_of_the_real_service_carry_task_ids_and_no_secrets(tmp_path: P
     text = (tmp_path / "gunicorn.log").read_text()
     entries = [json.loads(line) for line in text.splitlines()]  # every line parses, gunicorn's own included
     assert {entry["logger"] for entry in entries} >= {"gunicorn.error", "gunicorn.access", "actors.supervisor",
-                                                      "actors.task", "host_runner.launchers", "actors.system"}
+                                                      "actors.task", "host_runner.run.launchers", "actors.system"}
     task_lines = [entry for entry in entries if "j1" in entry["message"]]
     assert len(task_lines) >= 3
     for entry in task_lines:
         if entry["logger"] != "gunicorn.access":  # request lines name the path, not a task
             assert (entry.get("task_id"), entry.get("run_id")) == ("j1", "r1"), entry
-    assert any(entry["logger"] == "actors.callbacks" for entry in task_lines)
-    launcher = [entry for entry in entries if entry["logger"] == "host_runner.launchers"]
+    assert any(entry["logger"] == "actors.callback_sender" for entry in task_lines)
+    launcher = [entry for entry in entries if entry["logger"] == "host_runner.run.launchers"]
     assert launcher and all(entry["task_id"] == "j1" for entry in launcher)
     assert all({"time", "level", "logger", "thread", "message"} <= set(entry) for entry in entries)
     for secret in SECRETS:

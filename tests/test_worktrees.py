@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CallbackReceiver, Runner, shell_runner, wait_for
-from host_runner.config import load_config
+from host_runner.ops.config import load_config
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import pids_in_group, wait_for
-from host_runner.process import PYTHON_WRAPPER, ProcessSpec, RunFiles, read_exit_status, spawn
-from host_runner.config import Config, ConfigError
-from host_runner.wrappers import build_native_wrapper, prepare_wrapper
+from host_runner.ops.config import Config, ConfigError
+from host_runner.run.process_group import PYTHON_WRAPPER, ProcessSpec, RunFiles, read_exit_status, spawn
+from host_runner.run.wrapper_build import build_native_wrapper, prepare_wrapper
 
 
 @pytest.fixture(params=["python", "native"])

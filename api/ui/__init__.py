@@ -13,7 +13,7 @@ from importlib import resources
 
 import falcon
 
-from api.errors import ApiError
+from api.http_errors import ApiError
 
 # name -> content type; only these files are served (no path from the request ever reaches the filesystem)
 ASSETS: dict[str, str] = {

@@ -1,0 +1,193 @@
+"""Launchers start, watch and stop what a task runs: a process group, an adopted process group, or nothing (mock).
+
+The TaskActor drives a launcher in four steps: ``start`` (may block briefly; called from a helper thread),
+``watch`` (registers the exit notification; called from the actor), ``stop`` (never blocks) and, once the
+exit was notified, ``outcome`` and ``after_exit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from host_runner.run.process_group import (
+    ExitStatus,
+    ProcessSpec,
+    RunFiles,
+    Spawned,
+    group_alive,
+    read_exit_status,
+    signal_group,
+    signal_tree,
+    spawn,
+    start_ticks,
+)
+from host_runner.run.reactor import Reactor, Timer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What identifies a started run: the process group leader (and its start time), or a container."""
+
+    pid: int | None = None
+    pid_start_ticks: int | None = None
+    container_id: str | None = None
+
+
+class Launcher(Protocol):
+    def start(self) -> Launched: ...
+
+    def release(self) -> None:
+        """Let the started run actually begin; called once its identity has been persisted."""
+
+    def watch(self, on_exit: Callable[[], None]) -> None: ...
+
+    def stop(self, force: bool) -> None: ...
+
+    def outcome(self) -> ExitStatus | None: ...
+
+    def after_exit(self) -> None: ...
+
+
+class _GroupLauncher:
+    """Common part of launchers whose run is a process group led by the wrapper."""
+
+    def __init__(self, files: RunFiles, reactor: Reactor, kill_grace: float) -> None:
+        self.files = files
+        self.reactor = reactor
+        self.kill_grace = kill_grace
+        self.pid: int | None = None
+
+    def release(self) -> None:
+        pass
+
+    def watch(self, on_exit: Callable[[], None]) -> None:
+        assert self.pid is not None
+        self.reactor.watch_exit(self.pid, on_exit)
+
+    def stop(self, force: bool) -> None:
+        if self.pid is not None:
+            # The tree, not only the group: a daemon that left the group with setsid is stopped too.
+            signal_tree(self.pid, signal.SIGKILL if force else signal.SIGTERM)
+
+    def after_exit(self) -> None:
+        """Stop what the command left running in its group (background children): TERM now, KILL after grace."""
+        pgid = self.pid
+        if pgid is None or not group_alive(pgid):
+            return
+        logger.info("process group %d outlived its command; stopping it", pgid)
+        signal_group(pgid, signal.SIGTERM)
+        self.reactor.call_later(self.kill_grace, lambda: signal_group(pgid, signal.SIGKILL))
+
+    def _recorded_outcome(self, returncode: int | None) -> ExitStatus | None:
+        recorded = read_exit_status(self.files.exit_status)
+        if recorded is not None:
+            return recorded
+        if returncode is not None and returncode < 0:  # the wrapper itself was killed (SIGKILL after grace)
+            return ExitStatus(exit_code=128 - returncode, signal=-returncode)
+        return None
+
+
+class ProcessLauncher(_GroupLauncher):
+    """Starts the task's command under the wrapper, in a new session."""
+
+    def __init__(self, spec: ProcessSpec, files: RunFiles, reactor: Reactor, kill_grace: float,
+                 wrapper: tuple[str, ...] | None = None) -> None:
+        super().__init__(files, reactor, kill_grace)
+        self.spec = spec
+        self.wrapper = wrapper
+        self.spawned: Spawned | None = None
+
+    def start(self) -> Launched:
+        self.spawned = spawn(self.spec, self.files, self.wrapper, self.kill_grace)
+        self.pid = self.spawned.popen.pid
+        return Launched(pid=self.pid, pid_start_ticks=start_ticks(self.pid))
+
+    def release(self) -> None:
+        assert self.spawned is not None
+        self.spawned.release()
+
+    def stop(self, force: bool) -> None:
+        if self.spawned is not None:
+            self.spawned.abandon()  # if it was never released, the wrapper exits without running anything
+        super().stop(force)
+
+    def outcome(self) -> ExitStatus | None:
+        assert self.spawned is not None
+        returncode = self.spawned.popen.wait()  # reaps the wrapper; it has exited, so this does not block
+        recorded = self._recorded_outcome(returncode)
+        if recorded is None and returncode is not None and returncode >= 0:
+            # No status file (the disk was full when the wrapper wrote it): the wrapper exits with the
+            # command's code, so that is still known.
+            return ExitStatus(exit_code=returncode)
+        return recorded
+
+
+class AdoptedLauncher(_GroupLauncher):
+    """A run started by an earlier runner process: watched if it still runs, never started again.
+
+    ``alive`` is False when the process is gone (or its pid now belongs to another process, which must never
+    be signalled): then the exit is reported at once and the wrapper's status file says how it ended.
+    """
+
+    def __init__(self, pid: int | None, alive: bool, files: RunFiles, reactor: Reactor, kill_grace: float) -> None:
+        super().__init__(files, reactor, kill_grace)
+        self.pid = pid if alive and pid else None
+        self.original_pid = pid
+
+    def start(self) -> Launched:
+        return Launched(pid=self.original_pid)
+
+    def watch(self, on_exit: Callable[[], None]) -> None:
+        if self.pid is None:
+            self.reactor.call_later(0, on_exit)
+        else:
+            super().watch(on_exit)
+
+    def outcome(self) -> ExitStatus | None:
+        return self._recorded_outcome(None)  # not our child: init reaps it, the wrapper's file tells us
+
+
+class MockLauncher:
+    """The ``mock`` executor: prints the prompt and 'exits' 0 after a short delay; no process at all."""
+
+    def __init__(self, prompt: str, files: RunFiles, reactor: Reactor, seconds: float) -> None:
+        self.prompt = prompt
+        self.files = files
+        self.reactor = reactor
+        self.seconds = seconds
+        self.timer: Timer | None = None
+        self.on_exit: Callable[[], None] | None = None
+        self.stopped = False
+
+    def start(self) -> Launched:
+        self.files.stdout.write_text(self.prompt)
+        return Launched()
+
+    def release(self) -> None:
+        pass
+
+    def watch(self, on_exit: Callable[[], None]) -> None:
+        self.on_exit = on_exit
+        self.timer = self.reactor.call_later(self.seconds, on_exit)
+
+    def stop(self, force: bool) -> None:
+        if self.stopped or self.timer is None or self.timer.cancelled:
+            return
+        self.stopped = True
+        self.timer.cancel()
+        assert self.on_exit is not None
+        self.on_exit()
+
+    def outcome(self) -> ExitStatus | None:
+        if self.stopped:
+            return ExitStatus(exit_code=128 + signal.SIGTERM, signal=signal.SIGTERM)
+        return ExitStatus(exit_code=0)
+
+    def after_exit(self) -> None:
+        pass

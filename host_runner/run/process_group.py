@@ -1,0 +1,286 @@
+"""Process control: start a task's command in its own session, signal its whole group, read what it left.
+
+A task's command runs under :mod:`host_runner.run.wrapper` as the leader of a new session, so its process group id
+is the wrapper's pid and one ``killpg`` reaches every descendant that stayed in the group. Output goes straight
+from the command to files; the runner never holds a pipe to it, so its memory does not depend on what a task
+prints and a task can outlive the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_runner.ops.permissions import original_umask
+
+WRAPPER = Path(__file__).with_name("wrapper.py")
+#: The argv prefix of the Python wrapper; :mod:`host_runner.run.wrapper_build` may settle on the native build instead.
+PYTHON_WRAPPER: tuple[str, ...] = (sys.executable, "-I", "-S", str(WRAPPER))
+TAIL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one run, under ``<data dir>/runs/<task_id>/<run_id>/``."""
+
+    directory: Path
+
+    @classmethod
+    def for_run(cls, runs_dir: Path, task_id: str, run_id: str) -> RunFiles:
+        return cls(runs_dir / task_id / run_id)
+
+    @property
+    def stdout(self) -> Path:
+        return self.directory / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.directory / "stderr.log"
+
+    @property
+    def exit_status(self) -> Path:
+        return self.directory / "exit_status.json"
+
+    @property
+    def launched(self) -> Path:
+        """Created by the wrapper once the runner let it start the command (see :mod:`host_runner.run.wrapper`)."""
+        return self.directory / "launched"
+
+    @property
+    def scratch(self) -> Path:
+        return self.directory / "work"
+
+    def create(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for path in (self.stdout, self.stderr):
+            path.touch(mode=0o600)
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """What to run: an argv list (never a shell string), its environment and working directory."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: Path
+    stdin_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a command ended, as the wrapper recorded it."""
+
+    exit_code: int
+    signal: int | None = None
+    error: str | None = None
+
+
+class Spawned:
+    """A wrapper process waiting for :meth:`release` before it starts the task's command."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], go_fd: int) -> None:
+        self.popen = popen
+        self._go_fd: int | None = go_fd
+
+    def release(self) -> None:
+        """Let the command start. Call it only after the pid was persisted (see :mod:`host_runner.run.wrapper`)."""
+        self._close(b"g")
+
+    def abandon(self) -> None:
+        """Make the wrapper exit without running the command."""
+        self._close(b"")
+
+    def _close(self, data: bytes) -> None:
+        if self._go_fd is None:
+            return
+        try:
+            if data:
+                os.write(self._go_fd, data)
+        finally:
+            os.close(self._go_fd)
+            self._go_fd = None
+
+
+def spawn(spec: ProcessSpec, files: RunFiles, wrapper: Sequence[str] | None = None, grace: float = 5.0) -> Spawned:
+    """Start the wrapper for ``spec`` in a new session; stdout/stderr are appended to the run's files.
+
+    ``wrapper`` is the argv prefix that starts it (``Config.wrapper_argv``; the Python wrapper when None).
+    ``grace``: how long the wrapper lets daemons that left the group live after SIGTERM, once the command ended
+    (see :mod:`host_runner.run.wrapper`). The command itself starts only when :meth:`Spawned.release` is called.
+    """
+    go_read, go_write = os.pipe()
+    argv = [*(wrapper or PYTHON_WRAPPER), str(files.exit_status), str(go_read), f"{grace:g}", *spec.argv]
+    stdin_path = spec.stdin_path or Path(os.devnull)
+    try:
+        with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:
+            popen = subprocess.Popen(
+                argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd=spec.cwd, env=spec.env,
+                start_new_session=True, close_fds=True, pass_fds=(go_read,), umask=original_umask(),
+            )
+    except BaseException:
+        os.close(go_write)
+        raise
+    finally:
+        os.close(go_read)
+    return Spawned(popen, go_write)
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the id now names somebody else's group: ours is gone
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    return signal_group(pgid, 0)
+
+
+def _live_processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the /proc/PID/stat fields after the command name) of every process that is not a zombie:
+    ``fields[0]`` is the state, ``fields[1]`` the parent pid, ``fields[2]`` the process group."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            yield int(entry), fields
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The /proc/PID/stat fields after the command name, None if the process is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else fields
+
+
+def _children(pid: int) -> list[int] | None:
+    """The children of ``pid`` from /proc/PID/task/*/children, None where the kernel does not offer that file."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # gone
+    for thread in threads:
+        try:
+            found.extend(int(child) for child in Path(f"/proc/{pid}/task/{thread}/children").read_text().split())
+        except FileNotFoundError:
+            if not Path(f"/proc/{pid}/task/{thread}").exists():
+                continue  # the thread ended meanwhile
+            return None  # no CONFIG_PROC_CHILDREN
+        except OSError:
+            continue
+    return found
+
+
+def escaped_descendants(pid: int) -> list[int]:
+    """Live descendants of ``pid`` outside its process group: daemons a task's command started with ``setsid``.
+
+    The wrapper is a child subreaper, so they stay its descendants even once their parent exited. The tree is
+    walked down from ``pid`` (a few reads for a usual task), not over every process of the machine: a cancel of
+    1,000 tasks must not read /proc 1,000 times over."""
+    fields = _stat_fields(pid)
+    if fields is None or int(fields[2]) != pid:  # not (or no longer) the leader of its group: touch nothing
+        return []
+    found, todo = [], [pid]
+    while todo:
+        children = _children(todo.pop())
+        if children is None:
+            return _escaped_descendants_by_scan(pid)
+        for child in children:
+            child_fields = _stat_fields(child)
+            if child_fields is None:
+                continue
+            todo.append(child)
+            if int(child_fields[2]) != pid:
+                found.append(child)
+    return found
+
+
+def _escaped_descendants_by_scan(pid: int) -> list[int]:
+    """:func:`escaped_descendants` over every process, for kernels without /proc/PID/task/TID/children."""
+    children: dict[int, list[int]] = {}
+    groups: dict[int, int] = {}
+    for process, fields in _live_processes():
+        children.setdefault(int(fields[1]), []).append(process)
+        groups[process] = int(fields[2])
+    if groups.get(pid) != pid:
+        return []
+    found, todo = [], list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        todo.extend(children.get(child, ()))
+        if groups[child] != pid:
+            found.append(child)
+    return found
+
+
+def signal_tree(pgid: int, signum: int) -> bool:
+    """Signal group ``pgid`` (led by the wrapper) and every descendant of its leader that left the group."""
+    for pid in escaped_descendants(pgid):
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+    return signal_group(pgid, signum)
+
+
+def group_members(pgids: set[int] | frozenset[int]) -> list[int]:
+    """Live (non-zombie) processes whose process group is one of ``pgids``, read from /proc."""
+    return [process for process, fields in _live_processes() if int(fields[2]) in pgids]
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22), None if gone.
+
+    Together with the pid it identifies a process for good: a reused pid has a different start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19])
+
+
+def read_exit_status(path: Path) -> ExitStatus | None:
+    """What the wrapper recorded, or None when it recorded nothing (killed, or still running)."""
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return ExitStatus(exit_code=int(data["exit_code"]), signal=data.get("signal"), error=data.get("error"))
+
+
+def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log file as text (undecodable bytes replaced), '' if absent."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - limit))
+            return handle.read(limit).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
