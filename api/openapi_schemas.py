@@ -1,0 +1,317 @@
+"""The component schemas of the OpenAPI document (api/openapi.py), as Python data.
+
+A Python module rather than a JSON file because the schemas quote the domain's own constants (the statuses,
+execution modes, executors and limits): a copy in JSON would drift from them silently. Kept apart from the
+operations so that each module stays small; :data:`SCHEMAS` is served as ``components.schemas``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from host_runner.domain.record import STATUSES
+from host_runner.domain.submission import EXECUTION_MODES, EXECUTORS, MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING = {"type": "string"}
+TIMESTAMP = {"type": "string", "description": "ISO-8601 UTC, e.g. 2026-11-23T09:00:00.123456Z"}
+ID = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}$"}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "description": "Every error. `field` names the offending field on 422; `holder_task_id` the active task "
+                       "holding what a 409 collided with.",
+        "required": ["error", "detail"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {"type": "string", "description": "the HTTP status title"},
+            "detail": {"type": "string", "description": "what is wrong, for people"},
+            "field": STRING,
+            "holder_task_id": nullable(STRING),
+        },
+    },
+    "Workspace": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "project_id": {"type": ["integer", "string"]},
+            "project_root": {"type": "string", "description": "absolute, existing directory"},
+            "lock_paths": {"type": "array", "items": STRING, "description": "absolute paths inside project_root"},
+            "worktree_path": STRING,
+            "git_branch": STRING,
+        },
+    },
+    "SubmitRequest": {
+        "type": "object",
+        "description": "Unknown fields (such as handoff_context) are accepted and ignored.",
+        "required": ["task_id", "run_id", "prompt"],
+        "properties": {
+            "task_id": ID,
+            "run_id": ID,
+            "prompt": {"type": "string", "minLength": 1, "description": f"at most {MAX_PROMPT_BYTES} bytes"},
+            "execution_mode": {"enum": list(EXECUTION_MODES), "default": "no-workspace"},
+            "workspace": ref("Workspace"),
+            "sandbox": {"type": "object"},
+            "status_callback_url": {"type": "string", "format": "uri",
+                                    "description": "http or https; when HOST_RUNNER_CALLBACK_ALLOWED_HOSTS is set, "
+                                                   "its host must be listed there (else 422)"},
+            "status_callback_token": {"type": "string", "writeOnly": True},
+            "timeout_seconds": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS,
+                                "description": "for agent tasks: the longest time without a result frame"},
+            "executor": {"enum": list(EXECUTORS), "description": "default: HOST_RUNNER_EXECUTOR; only the executors "
+                         "in HOST_RUNNER_ALLOWED_EXECUTORS may be named (by default HOST_RUNNER_EXECUTOR alone): "
+                         "another is 422 with field 'executor'"},
+            "group": {**ID, "description": "agent tasks: the group (one runs at a time); default "
+                                           "workspace.project_id, one of the two is required"},
+            "session_id": {"type": "string", "minLength": 1, "maxLength": 1000,
+                           "description": "agent tasks: the session to resume (the agent's sessionId)"},
+            "agent_input": {
+                "type": "object",
+                "description": "agent tasks: the rest of the agent's stdin object; other keys are passed on as "
+                               "given, but not prompt, sessionId or groupFolder",
+                "properties": {"chatJid": STRING, "isMain": {"type": "boolean"},
+                               "isScheduledTask": {"type": "boolean"}, "assistantName": STRING, "script": STRING},
+            },
+        },
+    },
+    "AgentFrame": {
+        "type": "object",
+        "description": "A result frame exactly as the agent printed it",
+        "properties": {"status": STRING, "result": nullable(STRING), "newSessionId": STRING, "error": STRING},
+    },
+    "AgentMessage": {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string", "minLength": 1}},
+    },
+    "MessageAccepted": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["task_id", "run_id", "message_id"],
+        "properties": {"task_id": STRING, "run_id": STRING,
+                       "message_id": {"type": "string", "description": "the message file's name in ipc/input"}},
+    },
+    "CloseAccepted": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["task_id", "run_id", "closing"],
+        "properties": {"task_id": STRING, "run_id": STRING, "closing": {"const": True}},
+    },
+    "TaskRecord": {
+        "type": "object",
+        "description": "One run of a task; GET /tasks/{task_id} shows the newest run.",
+        "additionalProperties": False,
+        "required": ["task_id", "run_id", "execution_mode", "status", "executor", "created_at", "updated_at",
+                     "stdout", "stderr", "timeout_seconds"],
+        "properties": {
+            "task_id": STRING,
+            "run_id": STRING,
+            "execution_mode": {"enum": list(EXECUTION_MODES)},
+            "workspace": nullable(ref("Workspace")),
+            "status": {"enum": list(STATUSES)},
+            "message": nullable(STRING),
+            "executor": STRING,
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "started_at": nullable(TIMESTAMP),
+            "finished_at": nullable(TIMESTAMP),
+            "exit_code": nullable({"type": "integer"}),
+            "stdout": {"type": "string", "description": "the last 64 KiB"},
+            "stderr": {"type": "string", "description": "the last 64 KiB"},
+            "container_id": nullable(STRING),
+            "worktree_cleanup_attempted": nullable({"type": "boolean"}),
+            "worktree_cleanup_succeeded": nullable({"type": "boolean"}),
+            "worktree_cleanup_message": nullable(STRING),
+            # isolated-worktree runs (README: Isolated worktrees)
+            "worktree_base_commit": nullable(STRING),
+            "worktree_previous_branch_tip": nullable(STRING),
+            "worktree_final_head": nullable(STRING),
+            "worktree_commits": nullable({"type": "integer"}),
+            "worktree_changed_files": nullable({"type": "array", "items": STRING}),
+            "worktree_changed_files_count": nullable({"type": "integer"}),
+            "worktree_patch": nullable(STRING),
+            "worktree_uncommitted_patch": nullable(STRING),
+            "worktree_preserve_error": nullable(STRING),
+            "pid": nullable({"type": "integer", "description": "the task's process group"}),
+            "timeout_seconds": {"type": "number"},
+            "logs": nullable({
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["dir", "stdout", "stderr"],
+                "properties": {"dir": STRING, "stdout": STRING, "stderr": STRING},
+            }),
+            "queue_position": {"type": "integer", "minimum": 1,
+                               "description": "queued tasks: 1 + the tasks queued before it"},
+            "group_queue_position": {"type": "integer", "minimum": 1,
+                                     "description": "queued agent tasks: the same among its group's (1 = next)"},
+            "group": nullable(STRING),
+            "session_id": nullable(STRING),
+            "outputs": {"type": "array", "items": ref("AgentFrame"),
+                        "description": "agent tasks: the newest result frames (up to 256 KiB, at least the last)"},
+            "frames": {"type": "integer", "description": "agent tasks: result frames so far"},
+            "outputs_dropped": {"type": "integer", "description": "frames no longer in outputs (all in stdout.log)"},
+            "invalid_frames": {"type": "integer", "description": "frames skipped (invalid JSON, not an object, "
+                                                                 "over 8 MiB)"},
+            "new_session_id": nullable(STRING),
+            "last_output_at": TIMESTAMP,
+            "closing": {"type": "boolean", "description": "_close was written: no more messages"},
+            "run_log": {"type": "string", "description": "agent tasks, once ended: the per-run log file"},
+            "callbacks": {
+                "type": "array", "items": ref("CallbackEvent"),
+                "description": "on GET /tasks/{task_id} and cancel answers: the run's callback events in order",
+            },
+        },
+    },
+    "CallbackEvent": {
+        "type": "object",
+        "description": "Delivery state of one callback event (never its URL or token).",
+        "additionalProperties": False,
+        "required": ["event_id", "sequence", "status", "state", "attempts", "last_error", "created_at", "updated_at",
+                     "delivered_at"],
+        "properties": {
+            "event_id": STRING,
+            "sequence": {"type": "integer", "minimum": 1},
+            "status": STRING,
+            "state": {"enum": ["pending", "delivered", "failed"]},
+            "attempts": {"type": "integer", "minimum": 0},
+            "last_error": nullable(STRING),
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "delivered_at": nullable(TIMESTAMP),
+        },
+    },
+    "TaskList": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["tasks", "count"],
+        "properties": {"tasks": {"type": "array", "items": {"oneOf": [ref("TaskRecord"), ref("TaskBrief")]}},
+                       "count": {"type": "integer"}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "additionalProperties": False,
+        "properties": {"status": {"const": "ok"}},
+    },
+    "ActorEntry": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["class", "urn", "inbox_depth", "answered", "problem", "state"],
+        "properties": {
+            "class": STRING,
+            "urn": STRING,
+            "inbox_depth": nullable({"type": "integer", "description": "messages waiting when the report began"}),
+            "answered": {"type": "boolean"},
+            "problem": nullable({"type": "string", "description": "why there is no answer"}),
+            "state": {
+                "type": "object",
+                "description": "the actor's own description ({} without an answer): age_seconds, and for a "
+                               "TaskActor task_id, run_id, status, phase, executor, pid, container_id, "
+                               "started_at, timeout_seconds, adopted, cancel_requested, timed_out (agent tasks "
+                               "also group, frames, invalid_frames, closing, idle_for_seconds, output_offset)",
+            },
+        },
+    },
+    "SupervisorState": {
+        "type": "object",
+        "required": ["accepting", "max_concurrency", "running", "queued", "running_tasks", "queue"],
+        "properties": {
+            "age_seconds": {"type": "number"},
+            "accepting": {"type": "boolean"},
+            "max_concurrency": {"type": "integer"},
+            "running": {"type": "integer"},
+            "queued": {"type": "integer"},
+            "running_tasks": {"type": "array", "items": {
+                "type": "object", "required": ["task_id", "run_id", "actor_urn"],
+                "properties": {"task_id": STRING, "run_id": STRING, "actor_urn": STRING,
+                               "group": {"type": "string", "description": "agent tasks: their group"}},
+            }},
+            "queue": {"type": "array", "description": "in submission order (an agent task whose group is busy "
+                                                      "lets the ones behind it go first)", "items": {
+                "type": "object", "required": ["task_id", "run_id"],
+                "properties": {"task_id": STRING, "run_id": STRING,
+                               "group": {"type": "string", "description": "agent tasks: their group"}},
+            }},
+        },
+    },
+    "Reservation": {
+        "type": "object",
+        "required": ["task_id", "run_id", "kind", "label", "key"],
+        "properties": {
+            "task_id": STRING, "run_id": STRING, "kind": {"enum": ["path", "name"]}, "label": STRING,
+            "key": {"type": "string", "description": "a real path, or a name such as a branch"},
+        },
+    },
+    "CallbackLane": {
+        "type": "object",
+        "required": ["task_id", "run_id", "url", "pending", "sending", "next_status", "attempts", "last_error"],
+        "properties": {
+            "task_id": STRING, "run_id": STRING,
+            "url": nullable({"type": "string", "description": "without user info or query"}),
+            "pending": {"type": "integer"}, "sending": {"type": "boolean"}, "next_status": nullable(STRING),
+            "attempts": {"type": "integer"}, "last_error": nullable(STRING),
+        },
+    },
+    "DebugActors": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["timeout_seconds", "count", "not_answering", "actors", "supervisor", "reservations",
+                     "callback_lanes"],
+        "properties": {
+            "timeout_seconds": {"type": "number"},
+            "count": {"type": "integer"},
+            "not_answering": {"type": "array", "items": {
+                "type": "object", "required": ["class", "urn", "problem"],
+                "properties": {"class": STRING, "urn": STRING, "problem": nullable(STRING)},
+            }},
+            "actors": {"type": "array", "items": ref("ActorEntry")},
+            "supervisor": nullable(ref("SupervisorState")),
+            "reservations": nullable({"type": "array", "items": ref("Reservation")}),
+            "callback_lanes": nullable({"type": "array", "items": ref("CallbackLane")}),
+        },
+    },
+    "DebugThreads": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["count", "threads"],
+        "properties": {
+            "count": {"type": "integer"},
+            "threads": {"type": "array", "items": {
+                "type": "object",
+                "required": ["name", "ident", "daemon", "stack"],
+                "properties": {
+                    "name": STRING, "ident": {"type": "integer"}, "daemon": nullable({"type": "boolean"}),
+                    "stack": {"type": "array", "description": "outermost frame first", "items": {
+                        "type": "object", "required": ["file", "line", "function", "code"],
+                        "properties": {"file": STRING, "line": nullable({"type": "integer"}),
+                                       "function": STRING, "code": STRING},
+                    }},
+                },
+            }},
+        },
+    },
+}
+
+# GET /tasks?brief=true: a TaskRecord without its output tails and agent outputs (api.resources.BRIEF_OMITS).
+_BRIEF_OMITS = ("stdout", "stderr", "outputs")
+SCHEMAS["TaskBrief"] = {
+    "type": "object",
+    "description": "A task's newest run as GET /tasks?brief=true lists it: the record without stdout, stderr and "
+                   "agent outputs (read those from GET /tasks/{task_id} or its logs).",
+    "additionalProperties": False,
+    "required": [name for name in SCHEMAS["TaskRecord"]["required"] if name not in _BRIEF_OMITS],
+    "properties": {name: schema for name, schema in SCHEMAS["TaskRecord"]["properties"].items()
+                   if name not in _BRIEF_OMITS},
+}
+
+
+__all__ = ["ID", "SCHEMAS", "STRING", "TIMESTAMP", "nullable", "ref"]
