@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class CancelTask:
 @dataclass(frozen=True)
 class CancelResult:
     record: TaskRecord | None
-    ended: object | None  # a threading.Event set when the task is terminal, None if it already is
+    ended: threading.Event | None  # set when the task is terminal; None if it already is
 
 
 @dataclass(frozen=True)

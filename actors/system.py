@@ -6,13 +6,12 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
-
 import pykka
 
 from actors.callback_sender import CallbackActor
 from actors.messages import PrepareShutdown
 from actors.registry import WorktreeRegistryActor
+from actors.service import RunnerService
 from actors.supervisor import SupervisorActor
 from actors.task import TaskServices
 from host_runner.ops.config import Config
@@ -26,16 +25,18 @@ logger = logging.getLogger(__name__)
 
 
 class ActorSystem:
-    """The store, the reactor thread and the long-lived actors of one runner process."""
+    """The store, the reactor thread and the long-lived actors of one runner process; :attr:`service` is what
+    the API (or any other front) talks to while they run."""
 
     def __init__(self, config: Config, environment: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.environment = dict(os.environ if environment is None else environment)
         self.store: Store | None = None
         self.reactor: Reactor | None = None
-        self.registry: pykka.ActorRef[Any] | None = None
-        self.callbacks: pykka.ActorRef[Any] | None = None
-        self.supervisor: pykka.ActorRef[Any] | None = None
+        self.registry: pykka.ActorRef[WorktreeRegistryActor] | None = None
+        self.callbacks: pykka.ActorRef[CallbackActor] | None = None
+        self.supervisor: pykka.ActorRef[SupervisorActor] | None = None
+        self.service: RunnerService | None = None
 
     @classmethod
     def start(cls, config: Config, environment: Mapping[str, str] | None = None) -> ActorSystem:
@@ -60,6 +61,7 @@ class ActorSystem:
             callbacks=self.callbacks, environment=self.environment,
         )
         self.supervisor = SupervisorActor.start(services, self.registry)
+        self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks)
         logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d", self.config.executor,
                     self.config.data_dir, self.config.max_concurrency)
 
@@ -86,5 +88,6 @@ class ActorSystem:
         if self.store is not None:
             self.store.close()
         self.supervisor = self.callbacks = self.registry = None
+        self.service = None
         self.reactor = self.store = None
         logger.info("host-runner stopped")

@@ -1,5 +1,6 @@
-"""The WSGI application: :func:`create_api` builds it from its collaborators, :func:`create_app` from the
-environment (the entry point gunicorn calls in its worker, after fork, so the actors live in that process)."""
+"""The WSGI application: :func:`create_api` builds it around a :class:`RunnerService` (the actor system's public
+face), :func:`create_app` from the environment (the entry point gunicorn calls in its worker, after fork, so the
+actors live in that process)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 import falcon
-import pykka
 
+from actors.service import RunnerService
 from actors.system import ActorSystem
 from api.auth import TokenAuth
 from api.debug import DebugActorsResource, DebugThreadsResource
-from api.http_errors import ApiError, handle_store_unavailable, handle_unexpected, serialize_error
+from api.http_errors import ApiError, add_error_handlers
 from api.metrics import MetricsResource, RunnerCollector, metrics_registry
 from api.openapi import OpenApiResource
 from api.request_guard import RequestGuard
 from api.resources import HealthResource, TaskResource, TasksResource
 from api.task_output import FollowerSlots, TaskLogsResource
 from api.ui import DashboardResource
-from host_runner.domain.errors import StoreUnavailable
 from host_runner.ops.config import Config, load_config
 from host_runner.ops.runner_log import configure_logging as _configure_logging
 
@@ -32,18 +32,11 @@ _system_lock = threading.Lock()
 _worker_alive: Callable[[], bool] | None = None
 
 
-def create_api(
-    supervisor: pykka.ActorRef[Any],
-    config: Config,
-    *,
-    registry: pykka.ActorRef[Any] | None = None,
-    callbacks: pykka.ActorRef[Any] | None = None,
-    stopping: Callable[[], bool] = lambda: False,
-) -> falcon.App:
-    """A Falcon app that talks to ``supervisor``; pure, so tests can build one around any actor system.
+def create_api(service: RunnerService, config: Config, *, stopping: Callable[[], bool] = lambda: False) -> falcon.App:
+    """A Falcon app around ``service``; pure, so tests can build one around any actor system.
 
-    ``registry`` and ``callbacks`` (the other long-lived actors) add their sections to /debug/actors and
-    /metrics; ``stopping`` tells long-lived responses (followed logs) that the server is going down.
+    ``config`` says who may ask (bind, allowed hosts, token) and how many may follow logs; ``stopping`` tells
+    long-lived responses (followed logs) that the server is going down.
     """
     # The guard first: a request from a web page or under a foreign name learns nothing, not even about the token.
     middleware: list[Any] = [RequestGuard(config.bind, config.allowed_hosts)]
@@ -51,11 +44,9 @@ def create_api(
         middleware.append(TokenAuth(config.api_token))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
-    app.set_error_serializer(serialize_error)
-    app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(StoreUnavailable, handle_store_unavailable)
-    tasks = TasksResource(supervisor, config)
-    task = TaskResource(supervisor, config)
+    add_error_handlers(app)
+    tasks = TasksResource(service)
+    task = TaskResource(service)
     app.add_route("/tasks", tasks)
     app.add_route("/tasks/submit", tasks, suffix="submit")
     app.add_route("/tasks/{task_id}", task)
@@ -64,11 +55,10 @@ def create_api(
     app.add_route("/tasks/{task_id}/close", task, suffix="close")
     app.add_route("/health", HealthResource())
     followers = FollowerSlots(config.max_log_followers)
-    app.add_route("/tasks/{task_id}/logs", TaskLogsResource(supervisor, config, followers, stopping))
-    app.add_route("/debug/actors", DebugActorsResource(supervisor, registry, callbacks))
+    app.add_route("/tasks/{task_id}/logs", TaskLogsResource(service, followers, stopping))
+    app.add_route("/debug/actors", DebugActorsResource(service))
     app.add_route("/debug/threads", DebugThreadsResource())
-    app.add_route("/metrics", MetricsResource(metrics_registry(RunnerCollector(supervisor, callbacks, config,
-                                                                               followers))))
+    app.add_route("/metrics", MetricsResource(metrics_registry(RunnerCollector(service, config, followers))))
     app.add_route("/openapi.json", OpenApiResource())
     dashboard = DashboardResource()
     app.add_route("/", dashboard)
@@ -100,9 +90,8 @@ def create_app() -> falcon.App:
     with _system_lock:
         if _system is None:
             _system = ActorSystem.start(config)
-        assert _system.supervisor is not None
-        return create_api(_system.supervisor, config, registry=_system.registry, callbacks=_system.callbacks,
-                          stopping=_worker_stopping)
+        assert _system.service is not None
+        return create_api(_system.service, config, stopping=_worker_stopping)
 
 
 def shutdown() -> None:

@@ -10,9 +10,9 @@ import dataclasses
 from typing import Any
 
 import falcon
-import pykka
 
-from actors.introspection import ActorReport, describe_actors, format_thread_stacks, thread_stacks
+from actors.introspection import format_thread_stacks, thread_stacks
+from actors.service import RunnerService
 from api.http_errors import validation_error
 from host_runner.ops.stats import HistogramSnapshot
 
@@ -34,44 +34,26 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _state_of(reports: list[ActorReport], ref: pykka.ActorRef[Any] | None, class_name: str) -> dict[str, Any] | None:
-    """The answer of ``ref`` (or, without a ref, of the only actor of that class); None if it did not answer."""
-    if ref is not None:
-        matches = [report for report in reports if report.urn == ref.actor_urn]
-    else:
-        matches = [report for report in reports if report.actor_class == class_name]
-        if len(matches) != 1:
-            return None
-    if not matches or not matches[0].answered:
-        return None
-    return matches[0].state
-
-
 class DebugActorsResource:
     """Every live actor with what it owns, the supervisor's queue, the reservations and the callback lanes."""
 
-    def __init__(self, supervisor: pykka.ActorRef[Any], registry: pykka.ActorRef[Any] | None,
-                 callbacks: pykka.ActorRef[Any] | None) -> None:
-        self.supervisor = supervisor
-        self.registry = registry
-        self.callbacks = callbacks
+    def __init__(self, service: RunnerService) -> None:
+        self.service = service
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             timeout = req.get_param_as_float("timeout", min_value=0.0, max_value=MAX_TIMEOUT, default=DEFAULT_TIMEOUT)
         except falcon.HTTPInvalidParam:
             raise validation_error("timeout", f"must be a number of seconds between 0 and {MAX_TIMEOUT:g}") from None
-        reports = sorted(describe_actors(timeout), key=lambda report: (report.actor_class, report.urn))
-        supervisor = _state_of(reports, self.supervisor, "SupervisorActor")
-        registry = _state_of(reports, self.registry, "WorktreeRegistryActor")
-        callbacks = _state_of(reports, self.callbacks, "CallbackActor")
+        described = self.service.describe(timeout)
+        reports, registry, callbacks = described.reports, described.registry, described.callbacks
         resp.media = jsonable({
             "timeout_seconds": timeout,
             "count": len(reports),
             "not_answering": [{"class": report.actor_class, "urn": report.urn, "problem": report.problem}
                               for report in reports if not report.answered],
             "actors": [report.to_json() for report in reports],
-            "supervisor": supervisor,
+            "supervisor": described.supervisor,
             "reservations": registry["reservations"] if registry is not None else None,
             "callback_lanes": callbacks["lanes"] if callbacks is not None else None,
         })
@@ -90,3 +72,6 @@ class DebugThreadsResource:
             resp.text = format_thread_stacks(stacks)
             return
         resp.media = {"count": len(stacks), "threads": stacks}
+
+
+__all__ = ["DebugActorsResource", "DebugThreadsResource", "jsonable"]

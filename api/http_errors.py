@@ -1,4 +1,8 @@
-"""Every error leaves the API as JSON: ``{"error": title, "detail": message, ...}`` and never a traceback."""
+"""Every error leaves the API as JSON: ``{"error": title, "detail": message, ...}`` and never a traceback.
+
+Domain errors (host_runner.domain.errors) become HTTP answers here and only here (:func:`add_error_handlers`):
+resources and the service raise them, whatever route they come from.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ import logging
 from typing import Any
 
 import falcon
+
+from host_runner.domain.errors import (
+    Busy, Conflict, InputRefused, NotFound, ShuttingDown, StoreUnavailable, ValidationError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +54,49 @@ def handle_store_unavailable(req: falcon.Request, resp: falcon.Response, excepti
     """The data disk is full (or failing): nothing was changed; the client may retry once space is back."""
     logger.warning("%s %s refused: %s", req.method, req.path, exception)
     raise ApiError(falcon.HTTP_507, f"{exception}; nothing was changed, try again later")
+
+
+def handle_validation(req: falcon.Request, resp: falcon.Response, exception: Exception,
+                      params: dict[str, Any]) -> None:
+    """A field is invalid: 422 naming it in ``field``."""
+    assert isinstance(exception, ValidationError)
+    raise validation_error(exception.field, exception.message)
+
+
+def handle_conflict(req: falcon.Request, resp: falcon.Response, exception: Exception, params: dict[str, Any]) -> None:
+    """A collision with an active task: 409 naming the holder (null when the world outside is in the way)."""
+    assert isinstance(exception, Conflict)
+    raise ApiError(falcon.HTTP_409, exception.message, holder_task_id=exception.holder)
+
+
+def handle_input_refused(req: falcon.Request, resp: falcon.Response, exception: Exception,
+                         params: dict[str, Any]) -> None:
+    """An agent task that takes no input now: 409, and no holder (nothing is held)."""
+    assert isinstance(exception, InputRefused)
+    raise ApiError(falcon.HTTP_409, exception.message)
+
+
+def handle_not_found(req: falcon.Request, resp: falcon.Response, exception: Exception, params: dict[str, Any]) -> None:
+    raise ApiError(falcon.HTTP_404, str(exception))
+
+
+def handle_unavailable(req: falcon.Request, resp: falcon.Response, exception: Exception,
+                       params: dict[str, Any]) -> None:
+    """Shutting down, or too busy to answer in time: 503, the client may retry (here or after the restart)."""
+    raise ApiError(falcon.HTTP_503, str(exception))
+
+
+def add_error_handlers(app: falcon.App) -> None:
+    """Every error as JSON: the domain's errors mapped to their status, anything else a logged 500. (Falcon
+    picks the handler of the most specific class, so InputRefused wins over Conflict.)"""
+    app.set_error_serializer(serialize_error)
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(StoreUnavailable, handle_store_unavailable)
+    app.add_error_handler(ValidationError, handle_validation)
+    app.add_error_handler(Conflict, handle_conflict)
+    app.add_error_handler(InputRefused, handle_input_refused)
+    app.add_error_handler(NotFound, handle_not_found)
+    app.add_error_handler((ShuttingDown, Busy), handle_unavailable)
+
+
+__all__ = ["ApiError", "add_error_handlers", "serialize_error", "validation_error"]

@@ -1,27 +1,25 @@
 """``GET /metrics``: Prometheus text format, collected when scraped from what the actors already know.
 
-Nothing here counts by itself: a scrape asks the SupervisorActor for :class:`GetStats` (runs per status and
-executor from the store, running/queued, durations of ended runs) and the CallbackActor for its
-:class:`Describe` (lanes and delivery counters), both at once with one short deadline, and counts live actors
-in pykka's registry. Each app has its own ``CollectorRegistry``, so several apps in one process (tests) do not
-share or collide. An actor that does not answer in time is shown as ``host_runner_actor_up{actor=...} 0``
-and its series are left out of that scrape rather than delaying it.
+Nothing here counts by itself: a scrape asks the service for :meth:`RunnerService.stats`, which asks the
+SupervisorActor for its stats (runs per status and executor from the store, running/queued, durations of
+ended runs) and the CallbackActor for its state (lanes and delivery counters), both at once with one short
+deadline, and counts the live actors. Each app has its own ``CollectorRegistry``, so several apps in one
+process (tests) do not share or collide. An actor that does not answer in time is shown as
+``host_runner_actor_up{actor=...} 0`` and its series are left out of that scrape rather than delaying it.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import falcon
-import pykka
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from actors.messages import Describe, GetStats, Stats
+from actors.messages import Stats
+from actors.service import RunnerService
 from api.task_output import FollowerSlots
 from host_runner.domain.record import STATUSES
 from host_runner.ops.config import Config
@@ -41,52 +39,27 @@ def _add(family: HistogramMetricFamily, labels: list[str], snapshot: HistogramSn
 class RunnerCollector:
     """A prometheus_client collector over one runner's actors."""
 
-    def __init__(self, supervisor: pykka.ActorRef[Any], callbacks: pykka.ActorRef[Any] | None, config: Config,
-                 followers: FollowerSlots) -> None:
-        self.supervisor = supervisor
-        self.callbacks = callbacks
+    def __init__(self, service: RunnerService, config: Config, followers: FollowerSlots) -> None:
+        self.service = service
         self.config = config
         self.followers = followers
 
     def describe(self) -> list[Metric]:
         return []  # registering must not ask actors; names are checked by the tests instead
 
-    def _ask_all(self) -> tuple[Stats | None, dict[str, Any] | None]:
-        """Both questions in flight at once, one deadline for both."""
-        futures: dict[str, pykka.Future[Any] | None] = {"supervisor": None, "callbacks": None}
-        try:
-            futures["supervisor"] = self.supervisor.ask(GetStats(), block=False)
-        except pykka.ActorDeadError:
-            pass
-        if self.callbacks is not None:
-            try:
-                futures["callbacks"] = self.callbacks.ask(Describe(), block=False)
-            except pykka.ActorDeadError:
-                pass
-        deadline = time.monotonic() + SCRAPE_TIMEOUT
-        answers: dict[str, Any] = {}
-        for name, future in futures.items():
-            if future is None:
-                continue
-            try:
-                answers[name] = future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except (pykka.Timeout, pykka.ActorDeadError):
-                pass
-        return answers.get("supervisor"), answers.get("callbacks")
-
     def collect(self) -> Iterator[Metric]:
-        stats, callbacks = self._ask_all()
+        stats = self.service.stats(SCRAPE_TIMEOUT)
         up = GaugeMetricFamily("host_runner_actor_up", "1 if the actor answered this scrape in time", labels=["actor"])
-        up.add_metric(["supervisor"], 1 if stats is not None else 0)
-        if self.callbacks is not None:
-            up.add_metric(["callbacks"], 1 if callbacks is not None else 0)
+        up.add_metric(["supervisor"], 1 if stats.tasks is not None else 0)
+        if stats.has_callbacks:
+            up.add_metric(["callbacks"], 1 if stats.callbacks is not None else 0)
         yield up
-        if stats is not None:
-            yield from self._task_metrics(stats)
-        if callbacks is not None:
-            yield from self._callback_metrics(callbacks)
+        if stats.tasks is not None:
+            yield from self._task_metrics(stats.tasks)
+        if stats.callbacks is not None:
+            yield from self._callback_metrics(stats.callbacks)
         actors = GaugeMetricFamily("host_runner_actors", "Live actors in the runner process", labels=["class"])
-        for name, count in sorted(Counter(ref.actor_class.__name__ for ref in pykka.ActorRegistry.get_all()).items()):
+        for name, count in stats.actors.items():
             actors.add_metric([name], count)
         yield actors
         yield GaugeMetricFamily("host_runner_log_followers", "Clients following a task's log right now",
@@ -146,3 +119,6 @@ class MetricsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE_PLAIN_0_0_4
         resp.data = generate_latest(self.registry)
+
+
+__all__ = ["MetricsResource", "RunnerCollector", "metrics_registry"]

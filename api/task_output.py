@@ -1,8 +1,9 @@
 """``GET /tasks/{task_id}/logs``: a run's stdout or stderr from an offset, or followed while the task runs.
 
 Log files are written by the task's processes directly (see host_runner.run.process_group), so reading them needs no
-actor: the resource asks the supervisor which run and whether it is over, and reads the file itself. A
-follower polls the file in its request thread and asks the supervisor for the status now and then; it ends
+actor: the resource asks the service for the run's output (:class:`actors.service.RunOutput`: the file and
+whether the run is over) and reads the file itself. A follower polls the file in its request thread and asks
+whether the run is over now and then; it ends
 when the run is terminal (after reading what the run wrote last), when the client went away (checked on the
 socket gunicorn hands over, without writing anything), or when the server is stopping. Followers are capped
 (``HOST_RUNNER_MAX_LOG_FOLLOWERS``) because each one holds a request thread.
@@ -17,17 +18,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import falcon
-import pykka
 
-from actors.messages import GetTask
+from actors.service import RunnerService
 from api.http_errors import ApiError, validation_error
-from api.resources import ask
-from host_runner.domain.record import TaskRecord
-from host_runner.ops.config import Config
-from host_runner.run.process_group import RunFiles
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +30,6 @@ STREAMS = ("stdout", "stderr")
 DEFAULT_LIMIT = 1024 * 1024
 MAX_LIMIT = 16 * 1024 * 1024
 CHUNK = 64 * 1024
-STATUS_ASK_TIMEOUT = 5.0
 
 
 class FollowerSlots:
@@ -68,13 +62,6 @@ def read_range(path: Path, offset: int, limit: int) -> bytes:
         return os.pread(fd, limit, offset)
     finally:
         os.close(fd)
-
-
-def file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def client_gone(sock: socket.socket | None) -> bool:
@@ -148,10 +135,8 @@ class LogFollower:
 class TaskLogsResource:
     """``GET /tasks/{task_id}/logs?stream=stdout|stderr&offset=N&limit=N&follow=true&run_id=R``."""
 
-    def __init__(self, supervisor: pykka.ActorRef[Any], config: Config, slots: FollowerSlots,
-                 stopping: Callable[[], bool]) -> None:
-        self.supervisor = supervisor
-        self.config = config
+    def __init__(self, service: RunnerService, slots: FollowerSlots, stopping: Callable[[], bool]) -> None:
+        self.service = service
         self.slots = slots
         self.stopping = stopping
 
@@ -166,13 +151,8 @@ class TaskLogsResource:
         except falcon.HTTPInvalidParam:
             raise validation_error("follow", "must be true or false") from None
         run_id = req.get_param("run_id")
-        record: TaskRecord | None = ask(self.supervisor, GetTask(task_id, run_id))
-        if record is None:
-            raise ApiError(falcon.HTTP_404, f"no run {run_id} of task {task_id}" if run_id else f"no task {task_id}")
-        # From the configured data directory (as the supervisor's live tails are), not the stored absolute
-        # log_dir: a data directory moved between runs must keep working.
-        files = RunFiles.for_run(self.config.runs_dir, record.task_id, record.run_id)
-        path = files.stdout if stream == "stdout" else files.stderr
+        output = self.service.logs(task_id, stream, run_id)
+        record, path = output.record, output.path
         resp.content_type = "application/octet-stream"
         resp.set_header("X-Run-Id", record.run_id)
         resp.set_header("X-Task-Status", record.status)
@@ -181,26 +161,16 @@ class TaskLogsResource:
             data = read_range(path, offset, limit)
             resp.data = data
             resp.set_header("X-Next-Offset", str(offset + len(data)))
-            resp.set_header("X-Log-Size", str(file_size(path)))
+            resp.set_header("X-Log-Size", str(output.size()))
             return
         if not self.slots.acquire():
             raise ApiError(falcon.HTTP_429, f"{self.slots.limit} log followers are already connected "
                            "(HOST_RUNNER_MAX_LOG_FOLLOWERS); read with offsets or try again later")
-        key = (record.task_id, record.run_id)
         sock = req.env.get("gunicorn.socket")
         resp.stream = LogFollower(
-            path, offset, is_over=lambda: self._is_over(*key), gone=lambda: client_gone(sock),
-            stopping=self.stopping, release=self.slots.release,
+            path, offset, is_over=output.is_over, gone=lambda: client_gone(sock), stopping=self.stopping,
+            release=self.slots.release,
         )
-
-    def _is_over(self, task_id: str, run_id: str) -> bool:
-        try:
-            record = self.supervisor.ask(GetTask(task_id, run_id), timeout=STATUS_ASK_TIMEOUT)
-        except pykka.Timeout:
-            return False  # busy: look again later
-        except pykka.ActorDeadError:
-            return True  # the runner is stopping
-        return record is None or not record.active
 
     @staticmethod
     def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
@@ -208,3 +178,6 @@ class TaskLogsResource:
             return req.get_param_as_int(name, min_value=low, max_value=high, default=default)
         except falcon.HTTPInvalidParam:
             raise validation_error(name, f"must be an integer between {low} and {high}") from None
+
+
+__all__ = ["FollowerSlots", "LogFollower", "TaskLogsResource", "client_gone", "read_range"]

@@ -75,9 +75,8 @@ class Runner:
         self.started = started
         started.append(self)  # so the fixture stops every runner a test made, restarts included
         self.system = ActorSystem.start(config, env)
-        assert self.system.supervisor is not None
-        self.client = ValidatingClient(create_api(self.system.supervisor, config, registry=self.system.registry,
-                                                  callbacks=self.system.callbacks))
+        assert self.system.service is not None
+        self.client = ValidatingClient(create_api(self.system.service, config))
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.api_token}"} if self.config.api_token else {}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from host_runner.domain.callback_hosts import NOT_ALLOWED, HostAllowlist, ip_literal, parse_allowed_hosts
 from host_runner.domain.claims import Admission, Claim, worktree_claims
-from host_runner.domain.errors import Conflict, ShuttingDown, StoreUnavailable, ValidationError
+from host_runner.domain.errors import (
+    Busy, Conflict, InputRefused, NotFound, ShuttingDown, StoreUnavailable, ValidationError,
+)
 from host_runner.domain.record import ACTIVE_STATUSES, STATUSES, TERMINAL_STATUSES, TaskRecord, utc_now
 from host_runner.domain.sandbox_spec import Mount, SandboxSpec, check_again, parse_sandbox
 from host_runner.domain.submission import (
@@ -23,6 +25,7 @@ from host_runner.domain.submission import (
 __all__ = [
     "NOT_ALLOWED", "HostAllowlist", "ip_literal", "parse_allowed_hosts", "Admission", "Claim", "worktree_claims",
     "Conflict", "ShuttingDown", "StoreUnavailable", "ValidationError", "ACTIVE_STATUSES", "STATUSES",
+    "Busy", "InputRefused", "NotFound",
     "TERMINAL_STATUSES", "TaskRecord", "utc_now", "Mount", "SandboxSpec", "check_again", "parse_sandbox",
     "EXECUTION_MODES", "EXECUTORS", "MAX_PROMPT_BYTES", "MAX_TIMEOUT_SECONDS", "SubmitRules", "TaskRequest",
     "Workspace", "agent_group", "parse_task_request",

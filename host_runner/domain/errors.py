@@ -27,3 +27,17 @@ class ShuttingDown(Exception):
 
 class StoreUnavailable(Exception):
     """The store cannot write (the data disk is full, or an I/O error): HTTP 507. Nothing was changed."""
+
+
+class NotFound(LookupError):
+    """No such task, or no such run of a task (HTTP 404). The message names what was looked for."""
+
+
+class InputRefused(Conflict):
+    """A task cannot take a follow-up message or ``_close`` now: not an agent task, not running, or closing
+    (HTTP 409). A subclass of :class:`Conflict` because it is one, but no other task holds anything here, so
+    no holder is named (the answer carries no ``holder_task_id``)."""
+
+
+class Busy(Exception):
+    """The runner (or one task) did not answer in time (HTTP 503): nothing is wrong, the client may retry."""
