@@ -267,4 +267,8 @@ def _state_of(reports: list[ActorReport], ref: pykka.ActorRef[Any] | None, class
     return matches[0].state
 
 
-__all__ = ["ASK_TIMEOUT_SECONDS", "ActorsReport", "AgentMessageSent", "RunOutput", "RunnerService", "RunnerStats"]
+# Stats and SubmitResult are the supervisor's answers, passed on as they are: part of this face too.
+__all__ = [
+    "ASK_TIMEOUT_SECONDS", "ActorsReport", "AgentMessageSent", "RunOutput", "RunnerService", "RunnerStats", "Stats",
+    "SubmitResult",
+]

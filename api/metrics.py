@@ -18,8 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from actors.messages import Stats
-from actors.service import RunnerService
+from actors.service import RunnerService, Stats
 from api.task_output import FollowerSlots
 from host_runner.domain.record import STATUSES
 from host_runner.ops.config import Config
