@@ -10,6 +10,6 @@ May import: actors.service (the facade and its value types), actors.system (whic
 """
 
 __all__ = [
-    "app", "auth", "debug", "gunicorn_worker", "http_errors", "metrics", "openapi", "openapi_schemas",
+    "app", "auth", "debug", "gunicorn_errors", "gunicorn_worker", "http_errors", "metrics", "openapi", "openapi_schemas",
     "request_guard", "resources", "task_output", "ui",
 ]

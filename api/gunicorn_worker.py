@@ -34,7 +34,6 @@ bounded by gunicorn's ``worker_connections`` (1000): past it the worker stops ac
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import re
@@ -53,11 +52,10 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from api.gunicorn_errors import CapturingSocket, header_timeout_response, json_error_response
 from host_runner.ops.config import read_header_timeout
 
 logger = logging.getLogger(__name__)
-
-MAX_DETAIL_CHARS = 200
 
 #: The largest request head (request line and headers) a connection may send. gunicorn's own limits allow some
 #: 800 KiB (100 fields of 8 KiB); the API needs a few hundred bytes, and every connection waiting for its head
@@ -73,47 +71,6 @@ LINGER_MAX_BYTES = 64 * 1024
 _HEAD_END = b"\r\n\r\n"
 #: gunicorn's parser refuses a line ending in a bare LF at once, without waiting for the rest of the head.
 _BARE_LF = re.compile(rb"(?<!\r)\n")
-
-
-class _CapturingSocket:
-    """Enough of a socket for gunicorn's ``util.write_error``: records what it would have sent."""
-
-    def __init__(self) -> None:
-        self.data = b""
-
-    def gettimeout(self) -> float:
-        return 0.0
-
-    def setblocking(self, flag: bool) -> None:
-        pass
-
-    def sendall(self, data: bytes) -> None:
-        self.data += data
-
-
-def json_error(code: int, reason: str, detail: str) -> bytes:
-    """A complete HTTP/1.1 error response with the API's JSON body, closing the connection."""
-    encoded = json.dumps({"error": reason, "detail": detail}).encode("utf-8")
-    head = (f"HTTP/1.1 {code} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(encoded)}\r\n\r\n")
-    return head.encode("latin-1") + encoded
-
-
-def json_error_response(html_response: bytes, exc: BaseException) -> bytes:
-    """Rewrite gunicorn's HTML error response as a JSON one with the same status."""
-    status_line = html_response.split(b"\r\n", 1)[0].decode("latin-1")
-    _, code, reason = (status_line.split(" ", 2) + ["", ""])[:3]
-    detail = str(exc) or reason
-    if len(detail) > MAX_DETAIL_CHARS:
-        detail = detail[:MAX_DETAIL_CHARS] + "..."
-    detail = (f"malformed HTTP request: {detail}" if code.startswith("4")
-              else "internal error in the runner; the details are in its log")
-    return json_error(int(code) if code.isdigit() else 500, reason or "Bad Request", detail)
-
-
-def header_timeout_response(timeout: float) -> bytes:
-    """The 408 a connection gets when its request line and headers did not arrive in time."""
-    return json_error(408, "Request Timeout", f"the request line and headers did not arrive within {timeout:g} s")
 
 
 class HeaderTimeout(Exception):
@@ -240,7 +197,7 @@ class JsonErrorThreadWorker(ThreadWorker):
             self.log.debug("Closing a connection whose request head did not arrive in time.")
             self._send_quietly(client, header_timeout_response(self.header_timeout))
             return
-        capture = _CapturingSocket()
+        capture = CapturingSocket()
         super().handle_error(req, capture, addr, exc)
         if not capture.data:
             return
