@@ -11,6 +11,7 @@ from typing import Any
 import pykka
 
 from actors.callback_sender import CallbackActor
+from actors.journal import Journal
 from actors.messages import PrepareShutdown
 from actors.registry import WorktreeRegistryActor
 from actors.supervisor import SupervisorActor
@@ -55,9 +56,11 @@ class ActorSystem:
         self.reactor.start()
         self.registry = WorktreeRegistryActor.start()
         self.callbacks = CallbackActor.start(self.config, self.reactor, self.store)
+        # Every transition with callback events is committed here; its listeners hear of each event.
+        journal = Journal(self.store, [self.callbacks])
         services = TaskServices(
             config=self.config, store=self.store, reactor=self.reactor, supervisor=None,  # type: ignore[arg-type]
-            callbacks=self.callbacks, environment=self.environment,
+            journal=journal, environment=self.environment,
         )
         self.supervisor = SupervisorActor.start(services, self.registry)
         logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d", self.config.executor,
