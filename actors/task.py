@@ -124,10 +124,6 @@ class TaskActor(Actor):
     def _make_launcher(self, workspace: Workspace) -> Launcher:
         config = self.services.config
         sandboxed = self.request.execution_mode == SANDBOX_MODE
-        if not self.adopt:
-            launcher = self.session.launcher(workspace)
-            if launcher is not None:
-                return launcher
         if self.adopt:
             pid, ticks = self.record.pid, self.record.pid_start_ticks
             # The pid alone is not enough: after a reboot or a long downtime it may name another process.
@@ -136,6 +132,9 @@ class TaskActor(Actor):
                 return adopted_container_launcher(config, self.record, alive, self.files, self.services.reactor,
                                                   self.services.environment)
             return AdoptedLauncher(pid, alive, self.files, self.services.reactor, config.kill_grace_seconds)
+        launcher = self.session.launcher(workspace)  # the session's own command (the agent's), if it has one
+        if launcher is not None:
+            return launcher
         if not sandboxed and self.record.executor not in config.executors_allowed:
             # Queued under another HOST_RUNNER_ALLOWED_EXECUTORS, before a restart: the operator's word now counts.
             raise LaunchError(f"executor {self.record.executor!r} is not allowed on this runner any more "
