@@ -15,7 +15,6 @@ from actors.base import Actor, handles, routes_of
 from actors.messages import Describe
 
 
-@dataclass(frozen=True)
 class Boom:
     """Told: the handler raises."""
 
@@ -27,14 +26,15 @@ class Question:
     fail: bool
 
 
-@dataclass(frozen=True)
 class Unknown:
     """Nobody handles it."""
 
+    def __repr__(self) -> str:
+        return "Unknown()"
 
-@dataclass(frozen=True)
+
 class Ping:
-    """Handled by the actor's part."""
+    """Handled by the actor's part (a plain class: any class may be a message)."""
 
 
 class Part:
