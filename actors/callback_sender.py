@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.base import Actor
+from actors.base import Actor, handles
 from actors.messages import CallbackQueued
 from host_runner.delivery.http import attempt, new_session, receiver_of
 from host_runner.delivery.retry import Outcome, backoff_delay
@@ -111,6 +111,7 @@ class CallbackActor(Actor):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     # --- new events ------------------------------------------------------------------------------------------
+    @handles(CallbackQueued)
     def on_callback_queued(self, message: CallbackQueued) -> None:
         if message.event_id in self.known:
             return  # already loaded at start
@@ -201,7 +202,8 @@ class CallbackActor(Actor):
         self.tell_later(_Attempted(run, delivery.event_id, outcome))()
 
     # --- results ---------------------------------------------------------------------------------------------
-    def on__attempted(self, message: _Attempted) -> None:
+    @handles(_Attempted)
+    def _on_attempted(self, message: _Attempted) -> None:
         queue = self.runs[message.run]
         event = queue.events[0]
         lane = self.lanes[queue.receiver]
@@ -250,7 +252,8 @@ class CallbackActor(Actor):
                            extra=task_fields(message.run))
             self._finish(message.run, delivered=False)
 
-    def on__retry_due(self, message: _RetryDue) -> None:
+    @handles(_RetryDue)
+    def _on_retry_due(self, message: _RetryDue) -> None:
         queue = self.runs.get(message.run)
         if queue is None or not queue.events or queue.events[0].event_id != message.event_id:
             return

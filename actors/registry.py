@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
-from actors.base import Actor
+from actors.base import Actor, handles
 from actors.messages import Release, Reservations, Reserve
 from host_runner.domain.claims import Claim
 from host_runner.domain.errors import Conflict
@@ -39,12 +39,11 @@ def collides(first: Claim, second: Claim) -> bool:
 class WorktreeRegistryActor(Actor):
     """Holds claims per owner (task_id, run_id)."""
 
-    asked = frozenset({Reserve, Reservations})
-
     def __init__(self) -> None:
         super().__init__()
         self._claims: dict[Owner, tuple[Claim, ...]] = {}
 
+    @handles(Reserve, asked=True)
     def on_reserve(self, message: Reserve) -> None:
         for owner, held in self._claims.items():
             if owner == message.owner:
@@ -62,9 +61,11 @@ class WorktreeRegistryActor(Actor):
         if message.claims:
             self._claims[message.owner] = self._claims.get(message.owner, ()) + message.claims
 
+    @handles(Release)
     def on_release(self, message: Release) -> None:
         self._claims.pop(message.owner, None)
 
+    @handles(Reservations, asked=True)
     def on_reservations(self, message: Reservations) -> list[tuple[Owner, Claim]]:
         return [(owner, claim) for owner, claims in self._claims.items() for claim in claims]
 

@@ -23,12 +23,11 @@ from typing import Any
 
 import pykka
 
-from actors.agent_task import AgentTaskActor
-from actors.base import Actor, tell_if_alive
+from actors.agent_session import AgentSession, AgentTaskActor
+from actors.base import Actor, handles
 from actors.messages import (
     AgentInput,
     AgentInputResult,
-    CallbackQueued,
     Cancel,
     CancelResult,
     CancelTask,
@@ -46,7 +45,9 @@ from actors.messages import (
     SubmitResult,
     TaskEnded,
 )
-from actors.task import TaskActor, TaskServices
+from actors.registry import WorktreeRegistryActor
+from actors.run_session import RunSession, SessionFactory, TaskServices
+from actors.task import TaskActor
 from host_runner.domain.claims import Admission
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.errors import ValidationError
@@ -66,9 +67,7 @@ Key = tuple[str, str]
 class SupervisorActor(Actor):
     """Owns admission: at most ``max_concurrency`` TaskActors run; the rest wait in submission order."""
 
-    asked = frozenset({Submit, CheckSubmit, GetTask, ListTasks, CancelTask, PrepareShutdown, GetStats, SendToAgent})
-
-    def __init__(self, services: TaskServices, registry: pykka.ActorRef[Any]) -> None:
+    def __init__(self, services: TaskServices, registry: pykka.ActorRef[WorktreeRegistryActor]) -> None:
         super().__init__()
         self.services = services
         self.config = services.config
@@ -76,7 +75,7 @@ class SupervisorActor(Actor):
         self.registry = registry
         self.queue: deque[Key] = deque()
         self.queued_requests: dict[Key, TaskRequest] = {}
-        self.running: dict[Key, pykka.ActorRef[Any]] = {}
+        self.running: dict[Key, pykka.ActorRef[TaskActor]] = {}
         self.running_groups: dict[Key, str] = {}  # the group of each running agent task
         self.end_waiters: dict[Key, list[threading.Event]] = {}
         self.accepting = True
@@ -87,7 +86,7 @@ class SupervisorActor(Actor):
         # TaskActors report back to us; they need our ref, which exists only now.
         self.services = TaskServices(
             config=self.config, store=self.store, reactor=self.services.reactor, supervisor=self.actor_ref,
-            callbacks=self.services.callbacks, environment=self.services.environment,
+            journal=self.services.journal, environment=self.services.environment,
         )
         self._recover()
         self._admit()
@@ -140,6 +139,7 @@ class SupervisorActor(Actor):
         return True
 
     # --- submissions -----------------------------------------------------------------------------------------
+    @handles(CheckSubmit, asked=True)
     def on_check_submit(self, message: CheckSubmit) -> TaskRecord | None:
         request = message.request
         if not self.accepting:
@@ -155,6 +155,7 @@ class SupervisorActor(Actor):
             )
         return None
 
+    @handles(Submit, asked=True)
     def on_submit(self, message: Submit) -> SubmitResult:
         request = message.request
         existing = self.on_check_submit(CheckSubmit(request))  # again: the world may have moved since
@@ -221,15 +222,21 @@ class SupervisorActor(Actor):
         self.queue = skipped
 
     def _start_actor(self, record: TaskRecord, request: TaskRequest, *, adopt: bool = False) -> None:
-        actor_class = AgentTaskActor if record.executor == "agent" else TaskActor
-        self.running[record.key] = actor_class.start(record, request, self.services, adopt=adopt)
+        # Which session a run gets (and the actor's name in /debug/actors) follows its executor.
+        actor_class: type[TaskActor] = TaskActor
+        session: SessionFactory = RunSession
+        if record.executor == "agent":
+            actor_class, session = AgentTaskActor, AgentSession
+        self.running[record.key] = actor_class.start(record, request, self.services, adopt=adopt, session=session)
         group = self._group(request)
         if group is not None:
             self.running_groups[record.key] = group
 
+    @handles(ClaimsFreed)
     def on_claims_freed(self, message: ClaimsFreed) -> None:
         self.registry.tell(Release(message.owner))
 
+    @handles(TaskEnded)
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key
         self.running_groups.pop(key, None)
@@ -245,6 +252,7 @@ class SupervisorActor(Actor):
             event.set()
         self._admit()
 
+    @handles(PrepareShutdown, asked=True)
     def on_prepare_shutdown(self, message: PrepareShutdown) -> list[threading.Event]:
         """Stop taking work; with ``cancel``, end every active task (the events are set as they end)."""
         self.accepting = False
@@ -261,6 +269,7 @@ class SupervisorActor(Actor):
         return events
 
     # --- cancel ----------------------------------------------------------------------------------------------
+    @handles(CancelTask, asked=True)
     def on_cancel_task(self, message: CancelTask) -> CancelResult:
         record = self.store.get(message.task_id)
         if record is None or not record.active:
@@ -271,11 +280,9 @@ class SupervisorActor(Actor):
             now = utc_now()
             record = record.evolve(status="canceled", message=message.message, finished_at=now)
             # Persisted first: if the store cannot be written (StoreUnavailable), the task stays queued.
-            event = self.store.update(record, callback_url=request.status_callback_url)
+            self.services.journal.commit(record, request.status_callback_url)
             del self.queued_requests[key]
             self.queue.remove(key)
-            if event is not None:
-                tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
             self.registry.tell(Release(key))
             return CancelResult(self._shown(record), None)
         ref = self.running.get(key)
@@ -288,6 +295,7 @@ class SupervisorActor(Actor):
         return CancelResult(record, event)
 
     # --- agent input -----------------------------------------------------------------------------------------
+    @handles(SendToAgent, asked=True)
     def on_send_to_agent(self, message: SendToAgent) -> AgentInputResult:
         """Hand a follow-up message (or ``_close``) to the task's actor; it answers the returned future."""
         record = self.store.get(message.task_id)
@@ -303,10 +311,12 @@ class SupervisorActor(Actor):
         return AgentInputResult(record, reply)
 
     # --- reads -----------------------------------------------------------------------------------------------
+    @handles(GetTask, asked=True)
     def on_get_task(self, message: GetTask) -> TaskRecord | None:
         record = self.store.get(message.task_id, message.run_id)
         return self._shown(record) if record is not None else None
 
+    @handles(ListTasks, asked=True)
     def on_list_tasks(self, message: ListTasks) -> list[TaskRecord]:
         records = self.store.list(status=message.status, project_id=message.project_id, limit=message.limit,
                                   brief=message.brief)
@@ -368,6 +378,7 @@ class SupervisorActor(Actor):
                       for key in self.queue],
         }
 
+    @handles(GetStats, asked=True)
     def on_get_stats(self, message: GetStats) -> Stats:
         return Stats(
             runs=self.store.count_by_status(), running=len(self.running), queued=len(self.queue),

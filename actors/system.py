@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import pykka
 
 from actors.callback_sender import CallbackActor
+from actors.journal import Journal
 from actors.messages import PrepareShutdown
 from actors.registry import WorktreeRegistryActor
 from actors.service import RunnerService
@@ -56,9 +57,11 @@ class ActorSystem:
         self.reactor.start()
         self.registry = WorktreeRegistryActor.start()
         self.callbacks = CallbackActor.start(self.config, self.reactor, self.store)
+        # Every transition with callback events is committed here; its listeners hear of each event.
+        journal = Journal(self.store, [self.callbacks])
         services = TaskServices(
             config=self.config, store=self.store, reactor=self.reactor, supervisor=None,  # type: ignore[arg-type]
-            callbacks=self.callbacks, environment=self.environment,
+            journal=journal, environment=self.environment,
         )
         self.supervisor = SupervisorActor.start(services, self.registry)
         self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks)

@@ -1,95 +1,47 @@
 """The TaskActor: owns one run from workspace preparation to the terminal record.
 
-Phases: ``starting`` (workspace prepared and process started in a helper thread) → ``running`` (the reactor
-tells us when the process exits or the timeout passes) → ``ending`` (workspace cleaned in a helper thread) →
-``done``. The inbox never waits on anything, so a cancel is handled in every phase. Each transition is written
-to the store before the supervisor and the CallbackActor hear of it.
+Phases (:class:`~actors.run_session.Phase`): starting (workspace prepared and process started in a helper
+thread) → running (the reactor tells us when the process exits or the timeout passes) → draining (only while
+the session reads what the process left) → ending (workspace cleaned in a helper thread) → done. The inbox
+never waits on anything, so a cancel is handled in every phase. Each transition is committed through the
+:class:`~actors.journal.Journal` before the supervisor and the CallbackActor hear of it.
+
+What an executor adds to a run (the agent's frames, inbox and timers) is the run's session, chosen by the
+supervisor (see :mod:`actors.run_session`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pykka
-
-from actors.base import Actor, tell_if_alive
-from actors.messages import CallbackQueued, Cancel, ClaimsFreed, TaskEnded
+from actors.base import Actor, handles
+from actors.messages import Cancel, ClaimsFreed, TaskEnded
+from actors.run_session import Conclusion, Phase, RunSession, SessionFactory, TaskServices, parse_utc
+from actors.task_messages import CleanedUp, Exited, KillNow, RetryRecord, Started, TimedOut
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.submission import TaskRequest
-from host_runner.ops.config import Config
 from host_runner.ops.runner_log import bind_log_context
 from host_runner.run.commands import LaunchError, build_process_spec
-from host_runner.run.launchers import AdoptedLauncher, Launched, Launcher, MockLauncher, ProcessLauncher
+from host_runner.run.launchers import AdoptedLauncher, Launcher, MockLauncher, ProcessLauncher
 from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
-from host_runner.run.reactor import Reactor, Timer
+from host_runner.run.reactor import Timer
 from host_runner.sandbox.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
-from host_runner.store.sqlite import Store
 from host_runner.workspace.interface import Workspace, WorkspaceError
 from host_runner.workspace.workspaces import workspace_for
 
+__all__ = ["Phase", "TaskActor", "TaskServices", "describe_exit"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TaskServices:
-    """What every TaskActor needs from the rest of the system."""
-
-    config: Config
-    store: Store
-    reactor: Reactor
-    supervisor: pykka.ActorRef[Any]
-    callbacks: pykka.ActorRef[Any]
-    environment: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-
-
-# Messages a TaskActor sends itself (from helper threads and the reactor).
-@dataclass(frozen=True)
-class _Started:
-    workspace: Workspace | None  # set even when starting failed after the workspace was made
-    launcher: Launcher | None
-    launched: Launched | None
-    error: BaseException | None
-
-
-@dataclass(frozen=True)
-class _Exited:
-    pass
-
-
-@dataclass(frozen=True)
-class _TimedOut:
-    pass
-
-
-@dataclass(frozen=True)
-class _KillNow:
-    pass
-
-
-@dataclass(frozen=True)
-class _RetryRecord:
-    pass
 
 
 #: Retrying the terminal record while the store cannot be written (a full disk): first and longest delay.
 RECORD_RETRY_FIRST_SECONDS = 0.5
 RECORD_RETRY_MAX_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class _CleanedUp:
-    status: str
-    message: str
-    exit_code: int | None
-    fields: dict[str, Any]
 
 
 def describe_exit(outcome: ExitStatus | None) -> tuple[str, str, int | None]:
@@ -108,7 +60,8 @@ def describe_exit(outcome: ExitStatus | None) -> tuple[str, str, int | None]:
 class TaskActor(Actor):
     """One run of one task. Started by the SupervisorActor, which stops it after :class:`TaskEnded`."""
 
-    def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False):
+    def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False,
+                 session: SessionFactory = RunSession) -> None:
         super().__init__()
         self.record = record
         self.request = request
@@ -117,7 +70,7 @@ class TaskActor(Actor):
         self.workspace: Workspace | None = None
         self.launcher: Launcher | None = None
         self.adopt = adopt
-        self.phase = "starting"
+        self.phase = Phase.STARTING
         self.cancel_message: str | None = None
         self.internal_error = False  # a handler failed while the process ran: it was killed, the task fails
         self.timed_out = False
@@ -126,6 +79,9 @@ class TaskActor(Actor):
         self.timeout_deadline = 0.0  # time.monotonic() value; may move later while its timer is pending
         self.wait_for_start: Callable[[float], Any] | None = None
         self.record_retry_delay = RECORD_RETRY_FIRST_SECONDS
+        self.exit_outcome: ExitStatus | None = None
+        self.session = session(self)  # last: it may read what is set above
+        self.route_to(self.session)
 
     # --- starting -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -136,16 +92,17 @@ class TaskActor(Actor):
     def on_stop(self) -> None:
         """The runner is stopping. A running process is left running for the next runner to adopt; one being
         started right now is waited for and recorded as running, so that it is adopted, not started twice."""
-        if self.phase == "starting" and self.wait_for_start is not None:
+        if self.phase is Phase.STARTING and self.wait_for_start is not None:
             started = self.wait_for_start(60)
             if started is not None:
-                self.on__started(started)
+                self._on_started(started)
+        self.session.on_stop()
 
     @staticmethod
-    def _started(result: _Started | None, error: BaseException | None) -> _Started:
-        return result if result is not None else _Started(None, None, None, error)
+    def _started(result: Started | None, error: BaseException | None) -> Started:
+        return result if result is not None else Started(None, None, None, error)
 
-    def _prepare_and_start(self) -> _Started:
+    def _prepare_and_start(self) -> Started:
         """Helper thread: the blocking part of starting (directories, workspace, fork/exec).
 
         The workspace travels back in the message even when a later step fails (a worktree was created, then
@@ -156,9 +113,9 @@ class TaskActor(Actor):
         try:
             workspace = self._workspace()
             launcher = self._make_launcher(workspace)
-            return _Started(workspace, launcher, launcher.start(), None)
+            return Started(workspace, launcher, launcher.start(), None)
         except Exception as exc:
-            return _Started(workspace, None, None, exc)
+            return Started(workspace, None, None, exc)
 
     def _workspace(self) -> Workspace:
         return workspace_for(self.request, self.files, cleanup_worktree=self.services.config.cleanup_worktree,
@@ -175,6 +132,9 @@ class TaskActor(Actor):
                 return adopted_container_launcher(config, self.record, alive, self.files, self.services.reactor,
                                                   self.services.environment)
             return AdoptedLauncher(pid, alive, self.files, self.services.reactor, config.kill_grace_seconds)
+        launcher = self.session.launcher(workspace)  # the session's own command (the agent's), if it has one
+        if launcher is not None:
+            return launcher
         if not sandboxed and self.record.executor not in config.executors_allowed:
             # Queued under another HOST_RUNNER_ALLOWED_EXECUTORS, before a restart: the operator's word now counts.
             raise LaunchError(f"executor {self.record.executor!r} is not allowed on this runner any more "
@@ -189,7 +149,8 @@ class TaskActor(Actor):
         spec = build_process_spec(config, self.request, cwd, self.services.environment)
         return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
 
-    def on__started(self, message: _Started) -> None:
+    @handles(Started)
+    def _on_started(self, message: Started) -> None:
         self.workspace = message.workspace
         if message.error is not None or message.launcher is None or message.launched is None:
             error = message.error
@@ -207,7 +168,7 @@ class TaskActor(Actor):
         if not self.adopt:
             prepared = self.workspace.record_fields() if self.workspace is not None else {}
             try:
-                self._transition(
+                self.transition(
                     status="running", message="running", started_at=utc_now(), pid=launched.pid,
                     pid_start_ticks=launched.pid_start_ticks, container_id=launched.container_id,
                     extra={**self.record.extra, **prepared},
@@ -221,17 +182,14 @@ class TaskActor(Actor):
         # Only now, with the pid on disk, may the command begin: a runner killed before this point leaves a
         # wrapper that exits without running anything, and the task is queued again on restart.
         self.launcher.release()
-        self.phase = "running"
-        self.launcher.watch(self.tell_later(_Exited()))
-        self._arm_timeout(self._remaining_timeout())
-        self._on_running()
+        self.phase = Phase.RUNNING
+        self.launcher.watch(self.tell_later(Exited()))
+        self.arm_timeout(self.session.remaining_timeout(self._remaining_timeout()))
+        self.session.on_running()
         if self.cancel_message is not None:  # a cancel arrived while we were starting
-            self._terminate()
+            self.terminate()
 
-    def _on_running(self) -> None:
-        """Hook: the run's process is running and watched (the agent executor starts reading its output)."""
-
-    def _arm_timeout(self, delay: float) -> None:
+    def arm_timeout(self, delay: float) -> None:
         """(Re)start the timeout: the run fails if it is still running ``delay`` seconds from now.
 
         Moving the deadline does not replace the pending timer (which would leave a cancelled timer in the
@@ -239,67 +197,70 @@ class TaskActor(Actor):
         """
         self.timeout_deadline = time.monotonic() + delay
         if self.timeout_timer is None:
-            self.timeout_timer = self.services.reactor.call_later(delay, self.tell_later(_TimedOut()))
+            self.timeout_timer = self.services.reactor.call_later(delay, self.tell_later(TimedOut()))
 
     def _remaining_timeout(self) -> float:
         if not self.adopt or not self.record.started_at:
             return self.record.timeout_seconds
-        started = datetime.strptime(self.record.started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-        elapsed = (datetime.now(timezone.utc) - started).total_seconds()
-        return max(0.0, self.record.timeout_seconds - elapsed)
+        return max(0.0, self.record.timeout_seconds - (time.time() - parse_utc(self.record.started_at)))
 
     # --- running ---------------------------------------------------------------------------------------------
+    @handles(Cancel)
     def on_cancel(self, message: Cancel) -> None:
-        if self.phase not in ("starting", "running") or self.cancel_message is not None or self.timed_out:
+        if self.phase not in (Phase.STARTING, Phase.RUNNING) or self.cancel_message is not None or self.timed_out:
             return
         self.cancel_message = message.message
-        if self.phase == "running":
-            self._terminate()
+        if self.phase is Phase.RUNNING:
+            self.terminate()
 
-    def on__timed_out(self, message: _TimedOut) -> None:
+    @handles(TimedOut)
+    def _on_timed_out(self, message: TimedOut) -> None:
         self.timeout_timer = None
         remaining = self.timeout_deadline - time.monotonic()
-        if remaining > 0 and self.phase == "running":  # the deadline moved since the timer was set
-            self.timeout_timer = self.services.reactor.call_later(remaining, self.tell_later(_TimedOut()))
+        if remaining > 0 and self.phase is Phase.RUNNING:  # the deadline moved since the timer was set
+            self.timeout_timer = self.services.reactor.call_later(remaining, self.tell_later(TimedOut()))
             return
-        if self.phase == "running" and self.cancel_message is None and not self.timed_out:
+        if self.phase is Phase.RUNNING and self.cancel_message is None and not self.timed_out:
             self.timed_out = True
-            self._terminate()
+            self.terminate()
 
-    def _terminate(self) -> None:
-        """TERM the run now, KILL it after the grace period (the exit arrives as :class:`_Exited`)."""
+    def terminate(self) -> None:
+        """TERM the run now, KILL it after the grace period (the exit arrives as :class:`Exited`)."""
         assert self.launcher is not None
         grace = self.services.config.kill_grace_seconds
         self.launcher.stop(force=grace <= 0)
         if grace > 0:
-            self.timers.append(self.services.reactor.call_later(grace, self.tell_later(_KillNow())))
+            self.timers.append(self.services.reactor.call_later(grace, self.tell_later(KillNow())))
 
-    def on__kill_now(self, message: _KillNow) -> None:
-        if self.phase == "running" and self.launcher is not None:
+    @handles(KillNow)
+    def _on_kill_now(self, message: KillNow) -> None:
+        if self.phase is Phase.RUNNING and self.launcher is not None:
             logger.info("task %s ignored SIGTERM for %ss; killing its group", self.record.task_id,
                         self.services.config.kill_grace_seconds)
             self.launcher.stop(force=True)
 
-    def on__exited(self, message: _Exited) -> None:
-        if self.phase != "running" or self.launcher is None:
+    @handles(Exited)
+    def _on_exited(self, message: Exited) -> None:
+        if self.phase is not Phase.RUNNING or self.launcher is None:
             return
-        self._cancel_timers()
-        outcome = self.launcher.outcome()
-        self.launcher.after_exit()
-        self._after_exit(outcome)
-
-    def _cancel_timers(self) -> None:
         for timer in self.timers:
             timer.cancel()
         if self.timeout_timer is not None:
             self.timeout_timer.cancel()
+        self.exit_outcome = self.launcher.outcome()
+        self.launcher.after_exit()
+        if self.session.after_exit(self.exit_outcome):
+            self.conclude()
+        else:  # the session reads what the process left first (the last frame may decide the status)
+            self.phase = Phase.DRAINING
 
-    def _after_exit(self, outcome: ExitStatus | None) -> None:
-        """Hook: the process has exited and was reaped (the agent executor first reads the rest of its output)."""
-        self._end(*self._conclusion(outcome))
+    def conclude(self) -> None:
+        """End the run with the status its exit (and its session) decide."""
+        outcome = self.exit_outcome
+        self._end(*self.session.conclusion(outcome, self._conclusion(outcome)))
 
-    def _conclusion(self, outcome: ExitStatus | None) -> tuple[str, str, int | None]:
-        """Status, message and exit code of the run, from how it ended."""
+    def _conclusion(self, outcome: ExitStatus | None) -> Conclusion:
+        """Status, message and exit code of the run, from how it ended (before the session has its say)."""
         exit_code = outcome.exit_code if outcome else None
         if self.internal_error:
             return "failed", "internal error in the runner; see its log", exit_code
@@ -313,7 +274,8 @@ class TaskActor(Actor):
 
     # --- ending ----------------------------------------------------------------------------------------------
     def _end(self, status: str, message: str, exit_code: int | None) -> None:
-        self.phase = "ending"
+        self.phase = Phase.ENDING
+        self.session.on_ending()
         if self.cancel_message is not None and status == "failed" and self.launcher is None:
             status, message = "canceled", self.cancel_message
         try:
@@ -322,46 +284,56 @@ class TaskActor(Actor):
             workspace = None
         self.in_background(
             self._cleanup_work(workspace, status, message, exit_code),
-            lambda fields, error: _CleanedUp(status, message, exit_code, fields or {}),
+            lambda fields, error: CleanedUp(status, message, exit_code, fields or {}),
         )
 
     def _cleanup_work(
         self, workspace: Workspace | None, status: str, message: str, exit_code: int | None
     ) -> Callable[[], dict[str, Any]]:
-        """Hook: the blocking work done after the run (in a helper thread); returns fields for the record."""
-        return workspace.cleanup if workspace is not None else dict
+        """The blocking work done after the run (in a helper thread): the workspace's cleanup, then the
+        session's; returns fields for the record."""
+        cleanup: Callable[[], dict[str, Any]] = workspace.cleanup if workspace is not None else dict
+        after_run = self.session.after_run(status, message, exit_code)
 
-    def on__cleaned_up(self, message: _CleanedUp) -> None:
-        self.phase = "done"
+        def work() -> dict[str, Any]:
+            fields = cleanup()
+            return {**fields, **after_run()}
+
+        return work
+
+    @handles(CleanedUp)
+    def _on_cleaned_up(self, message: CleanedUp) -> None:
+        self.phase = Phase.DONE
         self.services.supervisor.tell(ClaimsFreed(self.record.key))
         try:
-            self._transition(
+            self.transition(
                 status=message.status, message=message.message, exit_code=message.exit_code,
                 finished_at=utc_now(), stdout=read_tail(self.files.stdout), stderr=read_tail(self.files.stderr),
                 extra={**self.record.extra, **message.fields},
             )
         except StoreUnavailable as exc:
             # Nothing is lost: the end stays in memory (the slot stays taken) and is written once it can be.
-            self.phase = "recording"
+            self.phase = Phase.RECORDING
             logger.warning("task %s ended %s but %s; retrying", self.record.task_id, message.status, exc)
             self._retry_record_later()
             return
         self._ended()
 
     def _retry_record_later(self) -> None:
-        self.timers.append(self.services.reactor.call_later(self.record_retry_delay, self.tell_later(_RetryRecord())))
+        self.timers.append(self.services.reactor.call_later(self.record_retry_delay, self.tell_later(RetryRecord())))
         self.record_retry_delay = min(self.record_retry_delay * 2, RECORD_RETRY_MAX_SECONDS)
 
-    def on__retry_record(self, message: _RetryRecord) -> None:
-        if self.phase != "recording":
+    @handles(RetryRecord)
+    def _on_retry_record(self, message: RetryRecord) -> None:
+        if self.phase is not Phase.RECORDING:
             return
         try:
-            self._persist()
+            self.commit(self.record)
         except StoreUnavailable:
             self._retry_record_later()
             return
         logger.info("task %s: its end is recorded now", self.record.task_id)
-        self.phase = "done"
+        self.phase = Phase.DONE
         self._ended()
 
     def _ended(self) -> None:
@@ -372,17 +344,21 @@ class TaskActor(Actor):
 
     def on_handler_failure(self, message: Any) -> None:
         """A bug in a handler must not strand a process: stop it and end the task as failed."""
-        if self.phase == "running" and self.launcher is not None:
+        if self.phase is Phase.DRAINING:  # the process is gone: end with what we have
+            exit_code = self.exit_outcome.exit_code if self.exit_outcome else None
+            self._end("failed", "internal error in the runner; see its log", exit_code)
+            return
+        if self.phase is Phase.RUNNING and self.launcher is not None:
             self.launcher.stop(force=True)
             # Failed, not canceled; and setting cancel_message keeps later cancels and timeouts from acting again.
             self.internal_error = True
             self.cancel_message = self.cancel_message or "internal error in the runner; see its log"
             return  # the exit notification ends the task
-        if self.phase in ("starting", "running"):
+        if self.phase in (Phase.STARTING, Phase.RUNNING):
             self._end("failed", "internal error in the runner; see its log", None)
             return
         # Failing while ending: free the supervisor's slot all the same, with the best record we can keep.
-        self.phase = "done"
+        self.phase = Phase.DONE
         try:
             stored = self.services.store.get(*self.record.key)
             if stored is not None and not stored.active:
@@ -393,7 +369,7 @@ class TaskActor(Actor):
                     status="failed", message="internal error in the runner; see its log",
                     finished_at=self.record.finished_at or utc_now(),
                 )
-                self._persist()
+                self.commit(self.record)
         except Exception:
             logger.exception("could not persist the failure of task %s", self.record.task_id)
         self.services.supervisor.tell(TaskEnded(self.record))
@@ -401,20 +377,21 @@ class TaskActor(Actor):
     def describe(self) -> dict[str, Any]:
         return {
             "task_id": self.record.task_id, "run_id": self.record.run_id, "status": self.record.status,
-            "phase": self.phase, "executor": self.record.executor, "pid": self.record.pid,
+            "phase": self.phase.value, "executor": self.record.executor, "pid": self.record.pid,
             "container_id": self.record.container_id, "started_at": self.record.started_at,
             "timeout_seconds": self.record.timeout_seconds, "adopted": self.adopt,
             "cancel_requested": self.cancel_message is not None, "timed_out": self.timed_out,
+            **self.session.describe(),
         }
 
     # --- bookkeeping -----------------------------------------------------------------------------------------
-    def _transition(self, **changes: Any) -> None:
-        """Persist a change of the record, with its callback event when the task has a callback URL (one
-        transaction), then wake the CallbackActor to deliver it."""
-        self.record = self.record.evolve(**changes)
-        self._persist()
+    def transition(self, **changes: Any) -> None:
+        """Apply ``changes`` to the record and commit it, with its status callback event."""
+        self.commit(self.record.evolve(**changes))
 
-    def _persist(self) -> None:
-        event = self.services.store.update(self.record, callback_url=self.request.status_callback_url)
-        if event is not None:
-            tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
+    def commit(self, record: TaskRecord, events: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Make ``record`` the run's record and commit it through the journal: one transaction with its callback
+        events when the task has a callback URL (``events`` None: its status event; see :meth:`Journal.commit`)."""
+        self.record = record
+        self.services.journal.commit(record, self.request.status_callback_url, events)
+

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actors.base import Actor
+from actors.base import Actor, handles
 from conftest import Runner, pids_in_group, shell_runner, wait_for
 
 
@@ -88,6 +88,7 @@ class BusyActor(Actor):
         super().__init__()
         self.release = release
 
+    @handles(Block)
     def on_block(self, message: Block) -> None:
         self.release.wait(30)
 

@@ -1,6 +1,5 @@
-"""The TaskActor of the ``agent`` executor: a run that speaks the agent-runner protocol.
+"""The session of an ``agent`` run: what a TaskActor does on top of a plain run for an agent-runner.
 
-On top of a plain TaskActor it
 - starts the agent with the protocol's JSON object on stdin and an IPC input dir (:mod:`host_runner.agent.protocol`);
 - follows the agent's stdout file in a helper thread (:mod:`host_runner.agent.follower`) and, for each framed result,
   persists it on the record (``outputs``, ``new_session_id``), reports it as an ``output`` callback event and
@@ -9,7 +8,7 @@ On top of a plain TaskActor it
 - closes an idle agent: ``HOST_RUNNER_AGENT_IDLE_SECONDS`` after its last non-null result with no message since,
   it writes ``_close``; an agent that has answered everything and still runs ``HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS``
   after ``_close`` is stopped like any other task (TERM, then KILL);
-- reads the rest of the output after the process exited before it decides the final status, and writes the
+- reads the rest of the output after the process exited before the final status is decided, and writes the
   per-run log file.
 
 Its state survives a runner restart: the read offset and the idle/closing state are kept in the record's
@@ -25,18 +24,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from actors.base import tell_if_alive
-from actors.messages import AgentInput, CallbackQueued
-from actors.task import TaskActor, TaskServices
+from actors.base import handles, tell_if_alive
+from actors.messages import AgentInput
+from actors.run_session import Conclusion, Phase, Run, RunSession, parse_utc
+from actors.task import TaskActor
 from host_runner.agent.follower import OutputFollower
 from host_runner.agent.frames import Frame, FrameEvent
 from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
 from host_runner.domain.errors import Conflict, ShuttingDown
-from host_runner.domain.record import TaskRecord, utc_now
-from host_runner.domain.submission import TaskRequest, agent_group
+from host_runner.domain.record import utc_now
+from host_runner.domain.submission import agent_group
 from host_runner.ops.runner_log import task_fields
 from host_runner.run.commands import command_for
 from host_runner.run.launchers import Launcher, ProcessLauncher
@@ -44,6 +43,8 @@ from host_runner.run.process_group import ExitStatus
 from host_runner.run.reactor import Timer
 from host_runner.store.outbox import output_fields
 from host_runner.workspace.interface import Workspace
+
+__all__ = ["OUTPUTS_KEPT_BYTES", "AgentSession", "AgentTaskActor"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,45 +54,51 @@ OUTPUTS_KEPT_BYTES = 256 * 1024
 
 @dataclass(frozen=True)
 class _Output:
+    """Frames the follower read (told from its thread)."""
+
     events: list[FrameEvent]
 
 
 @dataclass(frozen=True)
 class _Drained:
+    """The follower has stopped for good: it read everything after :meth:`OutputFollower.finish`, or failed."""
+
     error: BaseException | None
 
 
 @dataclass(frozen=True)
 class _IdleDue:
-    pass
+    """The idle timer fired (the deadline may have moved since it was set)."""
 
 
 @dataclass(frozen=True)
 class _CloseGraceDue:
-    pass
-
-
-def _parse_time(value: str) -> float:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    """The agent has had its close grace since ``_close`` and its last answer."""
 
 
 class AgentTaskActor(TaskActor):
-    """One run of an agent-runner. Started by the SupervisorActor for tasks whose executor is ``agent``."""
+    """A TaskActor run with an :class:`AgentSession` (the supervisor gives it one).
 
-    def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False):
-        super().__init__(record, request, services, adopt=adopt)
-        self.agent_files = AgentFiles(self.files.directory)
+    A class of its own only for its name: /debug/actors, the dashboard and the CLI tell agent runs by it.
+    """
+
+
+class AgentSession(RunSession):
+    """The agent executor's part of one run. Lives in its TaskActor's thread; state in ``record.extra``."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run)
+        self.agent_files = AgentFiles(run.files.directory)
         self.inbox: IpcInbox | None = None
         self.follower: OutputFollower | None = None
-        self.exit_outcome: ExitStatus | None = None
         self.drained = False  # the follower has stopped for good (read everything, or failed)
         self.idle_timer: Timer | None = None
         self.idle_deadline = 0.0  # time.monotonic(); moves later with each answer while its timer is pending
         self.close_timer: Timer | None = None
         self.stop_reason: str | None = None  # why the runner stopped an agent that was asked to close
         self.early_input: list[AgentInput] = []  # arrived while starting (a re-adopted run is already "running")
-        extra = record.extra
-        self.group = extra.get("group") or agent_group(request)
+        extra = run.record.extra
+        self.group = extra.get("group") or agent_group(run.request)
         self.outputs: deque[dict[str, Any]] = deque(extra.get("outputs", []))
         self.output_sizes: deque[int] = deque(len(json.dumps(output)) for output in self.outputs)
         self.outputs_bytes = sum(self.output_sizes)
@@ -102,42 +109,41 @@ class AgentTaskActor(TaskActor):
         self.new_session_id: str | None = extra.get("new_session_id")
 
     # --- starting ----------------------------------------------------------------------------------------------
-    def _make_launcher(self, workspace: Workspace) -> Launcher:
-        if self.adopt:
-            return super()._make_launcher(workspace)
-        self.files.create()
+    def launcher(self, workspace: Workspace) -> Launcher | None:
+        run = self.run
+        run.files.create()
         cwd = workspace.prepare()
-        spec = prepare_agent_spec(self.services.config, self.request, cwd, self.services.environment, self.files)
-        config = self.services.config
-        return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
+        config = run.services.config
+        spec = prepare_agent_spec(config, run.request, cwd, run.services.environment, run.files)
+        return ProcessLauncher(spec, run.files, run.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
 
-    def _remaining_timeout(self) -> float:
+    def remaining_timeout(self, default: float) -> float:
         """After a restart the timeout counts from the last output, as it would have without the restart."""
-        last = self.record.extra.get("last_output_at")
-        if not self.adopt or not last:
-            return super()._remaining_timeout()
-        return max(0.0, self.record.timeout_seconds - (time.time() - _parse_time(last)))
+        last = self.run.record.extra.get("last_output_at")
+        if not self.run.adopt or not last:
+            return default
+        return max(0.0, self.run.record.timeout_seconds - (time.time() - parse_utc(last)))
 
-    def _on_running(self) -> None:
-        ref = self.actor_ref
+    def on_running(self) -> None:
+        ref = self.run.actor_ref
         self.follower = OutputFollower(
-            self.files.stdout, self.record.extra.get("_output_offset", 0),
+            self.run.files.stdout, self.run.record.extra.get("_output_offset", 0),
             on_events=lambda events: tell_if_alive(ref, _Output(events)),
             on_done=lambda error: tell_if_alive(ref, _Drained(error)),
-            name=f"follow-{self.record.task_id}",
+            name=f"follow-{self.run.record.task_id}",
         )
         self.follower.start()
         early, self.early_input = self.early_input, []
         for message in early:
             self.on_agent_input(message)
-        if self.adopt:  # resume the idle clock or the close grace where the previous runner left them
+        if self.run.adopt:  # resume the idle clock or the close grace where the previous runner left them
             if self.closing and self.idle_since is not None:
                 self._arm_close_grace()
             elif self.idle_since is not None:
-                self._arm_idle(max(0.0, self.services.config.agent_idle_seconds - (time.time() - self.idle_since)))
+                idle_seconds = self.run.services.config.agent_idle_seconds
+                self._arm_idle(max(0.0, idle_seconds - (time.time() - self.idle_since)))
 
     def on_stop(self) -> None:
-        super().on_stop()
         for early in self.early_input:
             early.reply.set_exception(ShuttingDown("the runner is shutting down; send it again after the restart"))
         self.early_input = []
@@ -145,19 +151,21 @@ class AgentTaskActor(TaskActor):
             self.follower.stop()  # the next runner resumes reading at the persisted offset
 
     # --- output ------------------------------------------------------------------------------------------------
-    def on__output(self, message: _Output) -> None:
+    @handles(_Output)
+    def on_output(self, message: _Output) -> None:
         if self.follower is not None:
             self.follower.acknowledge()
-        if self.phase not in ("running", "draining"):
+        if self.run.phase not in (Phase.RUNNING, Phase.DRAINING):
             return
+        record = self.run.record
         new_frames: list[tuple[int, dict[str, Any]]] = []
         answered = False
         for event in message.events:
             if not isinstance(event, Frame):
                 self.invalid_frames += 1
                 logger.warning("task %s run %s: skipped an agent frame ending at byte %d of stdout (%d bytes): %s",
-                               self.record.task_id, self.record.run_id, event.end_offset, event.size, event.reason,
-                               extra=task_fields(self.record))
+                               record.task_id, record.run_id, event.end_offset, event.size, event.reason,
+                               extra=task_fields(record))
                 continue
             self.frames += 1
             self._keep_output(event.data)
@@ -178,12 +186,12 @@ class AgentTaskActor(TaskActor):
         if not new_frames or not self._accepting_input():
             return
         # Every frame shows the agent is alive: restart the timeout. An answer starts the idle clock.
-        self._arm_timeout(self.record.timeout_seconds)
+        self.run.arm_timeout(record.timeout_seconds)
         if answered:
             if self.closing:
                 self._arm_close_grace()
             else:
-                self._arm_idle(self.services.config.agent_idle_seconds)
+                self._arm_idle(self.run.services.config.agent_idle_seconds)
 
     def _keep_output(self, output: dict[str, Any]) -> None:
         """Append to the record's outputs, dropping the oldest beyond :data:`OUTPUTS_KEPT_BYTES` (never the last)."""
@@ -196,8 +204,9 @@ class AgentTaskActor(TaskActor):
 
     def _save_state(self, new_frames: Sequence[tuple[int, dict[str, Any]]] = (), **changes: Any) -> None:
         """Write the agent's state into the record, with an ``output`` callback event per new frame."""
+        record = self.run.record
         extra = {
-            **self.record.extra,
+            **record.extra,
             "group": self.group,
             "outputs": list(self.outputs),
             "frames": self.frames,
@@ -208,24 +217,25 @@ class AgentTaskActor(TaskActor):
             "_idle_since": self.idle_since,
             **changes,
         }
-        self.record = self.record.evolve(extra=extra)
-        events = [output_fields(self.record, output, index) for index, output in new_frames]
-        for event in self.services.store.update_with_events(self.record, self.request.status_callback_url, events):
-            tell_if_alive(self.services.callbacks, CallbackQueued(event.event_id))
+        record = record.evolve(extra=extra)
+        self.run.commit(record, [output_fields(record, output, index) for index, output in new_frames])
 
     # --- input -------------------------------------------------------------------------------------------------
     def _accepting_input(self) -> bool:
-        return self.phase == "running" and self.cancel_message is None and not self.timed_out \
+        run = self.run
+        return run.phase is Phase.RUNNING and run.cancel_message is None and not run.timed_out \
             and self.stop_reason is None
 
+    @handles(AgentInput)
     def on_agent_input(self, message: AgentInput) -> None:
         if message.reply.done():
             return
-        if self.phase == "starting" and self.cancel_message is None:
+        task_id = self.run.record.task_id
+        if self.run.phase is Phase.STARTING and self.run.cancel_message is None:
             self.early_input.append(message)  # answered once the process runs (or fails to start)
             return
         if not self._accepting_input():
-            message.reply.set_exception(Conflict(f"task {self.record.task_id} is ending and takes no more input"))
+            message.reply.set_exception(Conflict(f"task {task_id} is ending and takes no more input"))
             return
         try:
             if message.text is None:
@@ -234,13 +244,12 @@ class AgentTaskActor(TaskActor):
                 message.reply.set_result("_close")
                 return
             if self.closing:
-                message.reply.set_exception(
-                    Conflict(f"task {self.record.task_id} was closed and takes no more messages"))
+                message.reply.set_exception(Conflict(f"task {task_id} was closed and takes no more messages"))
                 return
             name = self._get_inbox().put_message(message.text)
         except OSError as exc:
-            logger.error("task %s: cannot write to the IPC directory: %s", self.record.task_id, exc,
-                         extra=task_fields(self.record))
+            logger.error("task %s: cannot write to the IPC directory: %s", task_id, exc,
+                         extra=task_fields(self.run.record))
             message.reply.set_exception(exc)
             return
         # The agent has work again: it is not idle until its next answer (a pending idle timer finds that out).
@@ -258,7 +267,7 @@ class AgentTaskActor(TaskActor):
         self._get_inbox().close()
         self.closing = True
         self._save_state()
-        logger.info("task %s: wrote _close for the agent", self.record.task_id, extra=task_fields(self.record))
+        logger.info("task %s: wrote _close for the agent", self.run.record.task_id, extra=task_fields(self.run.record))
         if self.idle_since is not None:
             self._arm_close_grace()
 
@@ -268,136 +277,121 @@ class AgentTaskActor(TaskActor):
         timeout: a moved deadline is honoured when the timer fires)."""
         self.idle_deadline = time.monotonic() + delay
         if self.idle_timer is None:
-            self.idle_timer = self.services.reactor.call_later(delay, self.tell_later(_IdleDue()))
+            self.idle_timer = self.run.services.reactor.call_later(delay, self.run.tell_later(_IdleDue()))
 
-    def on__idle_due(self, message: _IdleDue) -> None:
+    @handles(_IdleDue)
+    def on_idle_due(self, message: _IdleDue) -> None:
         self.idle_timer = None
         if not self._accepting_input() or self.closing or self.idle_since is None:
             return  # ending, already closed, or busy with a message (its answer sets the clock again)
         remaining = self.idle_deadline - time.monotonic()
         if remaining > 0:
-            self.idle_timer = self.services.reactor.call_later(remaining, self.tell_later(_IdleDue()))
+            self.idle_timer = self.run.services.reactor.call_later(remaining, self.run.tell_later(_IdleDue()))
             return
-        logger.info("task %s: agent idle for %gs; closing it", self.record.task_id,
-                    self.services.config.agent_idle_seconds, extra=task_fields(self.record))
+        task_id, fields = self.run.record.task_id, task_fields(self.run.record)
+        logger.info("task %s: agent idle for %gs; closing it", task_id, self.run.services.config.agent_idle_seconds,
+                    extra=fields)
         try:
             self._close()
         except OSError as exc:  # cannot ask politely: stop it
-            logger.error("task %s: cannot write _close (%s); stopping the agent", self.record.task_id, exc,
-                         extra=task_fields(self.record))
+            logger.error("task %s: cannot write _close (%s); stopping the agent", task_id, exc, extra=fields)
             self.stop_reason = f"idle, and _close could not be written ({exc.strerror or exc}): stopped"
-            self._terminate()
+            self.run.terminate()
 
     def _arm_close_grace(self) -> None:
         if self.close_timer is None:
-            self.close_timer = self.services.reactor.call_later(
-                self.services.config.agent_close_grace_seconds, self.tell_later(_CloseGraceDue())
+            self.close_timer = self.run.services.reactor.call_later(
+                self.run.services.config.agent_close_grace_seconds, self.run.tell_later(_CloseGraceDue())
             )
 
-    def on__close_grace_due(self, message: _CloseGraceDue) -> None:
+    @handles(_CloseGraceDue)
+    def on_close_grace_due(self, message: _CloseGraceDue) -> None:
         if not self._accepting_input():
             return
-        logger.info("task %s: agent still running %gs after _close; stopping it", self.record.task_id,
-                    self.services.config.agent_close_grace_seconds, extra=task_fields(self.record))
-        grace = self.services.config.agent_close_grace_seconds
+        grace = self.run.services.config.agent_close_grace_seconds
+        logger.info("task %s: agent still running %gs after _close; stopping it", self.run.record.task_id, grace,
+                    extra=task_fields(self.run.record))
         self.stop_reason = f"the agent did not exit within {grace:g} s of _close and was stopped"
-        self._terminate()
-
-    def _cancel_timers(self) -> None:
-        super()._cancel_timers()
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-        if self.close_timer is not None:
-            self.close_timer.cancel()
+        self.run.terminate()
 
     # --- ending ------------------------------------------------------------------------------------------------
-    def _end(self, status: str, message: str, exit_code: int | None) -> None:
-        for early in self.early_input:  # the run never got going: nobody will read them
-            early.reply.set_exception(Conflict(f"task {self.record.task_id} ended before it could take input"))
-        self.early_input = []
-        super()._end(status, message, exit_code)
-
-    def _after_exit(self, outcome: ExitStatus | None) -> None:
+    def after_exit(self, outcome: ExitStatus | None) -> bool:
         """Read the rest of the output first: the last frame may decide the status."""
-        self.exit_outcome = outcome
-        self.phase = "draining"
+        for timer in (self.idle_timer, self.close_timer):
+            if timer is not None:
+                timer.cancel()
         if self.follower is None or self.drained:
-            self._end(*self._conclusion(outcome))
-        else:
-            self.follower.finish()
+            return True
+        self.follower.finish()
+        return False
 
-    def on__drained(self, message: _Drained) -> None:
+    @handles(_Drained)
+    def on_drained(self, message: _Drained) -> None:
         self.drained = True
         if message.error is not None:  # frames after this point stay in stdout.log only
-            logger.error("task %s: reading the agent's output failed: %s", self.record.task_id, message.error,
-                         extra=task_fields(self.record))
-        if self.phase == "draining":
-            self._end(*self._conclusion(self.exit_outcome))
+            logger.error("task %s: reading the agent's output failed: %s", self.run.record.task_id, message.error,
+                         extra=task_fields(self.run.record))
+        if self.run.phase is Phase.DRAINING:
+            self.run.conclude()
 
-    def _conclusion(self, outcome: ExitStatus | None) -> tuple[str, str, int | None]:
-        status, text, exit_code = super()._conclusion(outcome)
-        if self.internal_error or self.cancel_message is not None or (self.adopt and outcome is None):
-            return status, text, exit_code
+    def on_ending(self) -> None:
+        for early in self.early_input:  # the run never got going: nobody will read them
+            early.reply.set_exception(Conflict(f"task {self.run.record.task_id} ended before it could take input"))
+        self.early_input = []
+
+    def conclusion(self, outcome: ExitStatus | None, default: Conclusion) -> Conclusion:
+        run, exit_code = self.run, default[2]
+        if run.internal_error or run.cancel_message is not None or (run.adopt and outcome is None):
+            return default
         if self.stop_reason is not None:  # checked first: a timeout after it is only a consequence
             return "failed", self.stop_reason, exit_code
-        if self.timed_out:
-            return "failed", f"timed out: no output for {self.record.timeout_seconds:g} s", exit_code
+        if run.timed_out:
+            return "failed", f"timed out: no output for {run.record.timeout_seconds:g} s", exit_code
         last = self.outputs[-1] if self.outputs else {}  # the newest frame is never dropped
         if last.get("status") == "error":
             error = last.get("error")
             return "failed", error if isinstance(error, str) and error else "the agent reported an error", exit_code
-        return status, text, exit_code
+        return default
 
-    def _cleanup_work(
-        self, workspace: Workspace | None, status: str, message: str, exit_code: int | None
-    ) -> Callable[[], dict[str, Any]]:
-        cleanup = super()._cleanup_work(workspace, status, message, exit_code)
-        config = self.services.config
-        started = self.record.started_at
+    def after_run(self, status: str, message: str, exit_code: int | None) -> Callable[[], dict[str, Any]]:
+        """Drop the input file (it holds the prompt; the store keeps the request) and write the run log."""
+        run = self.run
+        config = run.services.config
+        started = run.record.started_at
         finished = utc_now()
         summary = RunSummary(
-            task_id=self.record.task_id, run_id=self.record.run_id, group=self.group,
-            command=self._command(),
+            task_id=run.record.task_id, run_id=run.record.run_id, group=self.group, command=self._command(),
             started_at=started, finished_at=finished,
-            duration_seconds=_parse_time(finished) - _parse_time(started) if started else None,
-            status=status, message=message, exit_code=exit_code, timed_out=self.timed_out,
+            duration_seconds=parse_utc(finished) - parse_utc(started) if started else None,
+            status=status, message=message, exit_code=exit_code, timed_out=run.timed_out,
             frames=self.frames, invalid_frames=self.invalid_frames,
-            prompt_chars=len(self.request.prompt), prompt_bytes=len(self.request.prompt.encode()),
-            session_id=self.request.session_id, new_session_id=self.new_session_id,
-            prompt=self.request.prompt if config.log_prompts else None,
+            prompt_chars=len(run.request.prompt), prompt_bytes=len(run.request.prompt.encode()),
+            session_id=run.request.session_id, new_session_id=self.new_session_id,
+            prompt=run.request.prompt if config.log_prompts else None,
         )
-        agent_files, stderr = self.agent_files, self.files.stderr
-        task_id, fields_for_log = self.record.task_id, task_fields(self.record)
+        agent_files, stderr = self.agent_files, run.files.stderr
+        task_id, fields_for_log = run.record.task_id, task_fields(run.record)
 
         def work() -> dict[str, Any]:
-            fields = cleanup()
-            agent_files.input.unlink(missing_ok=True)  # it holds the prompt; the store keeps the request
+            agent_files.input.unlink(missing_ok=True)
             try:
                 write_run_log(agent_files.run_log, summary, stderr)
             except OSError as exc:
                 logger.error("task %s: cannot write its run log: %s", task_id, exc, extra=fields_for_log)
-                return fields
-            return {**fields, "run_log": str(agent_files.run_log)}
+                return {}
+            return {"run_log": str(agent_files.run_log)}
 
         return work
 
     def _command(self) -> tuple[str, ...]:
         try:
-            return command_for(self.services.config, self.request)
+            return command_for(self.run.services.config, self.run.request)
         except Exception:
             return ()
 
     def describe(self) -> dict[str, Any]:
         return {
-            **super().describe(), "group": self.group, "frames": self.frames,
-            "invalid_frames": self.invalid_frames, "closing": self.closing,
+            "group": self.group, "frames": self.frames, "invalid_frames": self.invalid_frames, "closing": self.closing,
             "idle_for_seconds": None if self.idle_since is None else round(time.time() - self.idle_since, 3),
-            "output_offset": self.record.extra.get("_output_offset", 0),
+            "output_offset": self.run.record.extra.get("_output_offset", 0),
         }
-
-    def on_handler_failure(self, message: Any) -> None:
-        if self.phase == "draining":  # the process is gone: end with what we have
-            exit_code = self.exit_outcome.exit_code if self.exit_outcome else None
-            self._end("failed", "internal error in the runner; see its log", exit_code)
-            return
-        super().on_handler_failure(message)

@@ -1,0 +1,148 @@
+"""What a run is made of besides its process: its phases, its services, and the session plugged into it.
+
+A :class:`~actors.task.TaskActor` drives every run the same way (start, watch, time out, cancel, end, clean up,
+record). What an executor adds on top (the agent executor: following its output frames, its IPC inbox, its
+idle and close timers, draining its last frames, its run log) is a :class:`RunSession` the TaskActor is
+composed with. The supervisor picks the session where it starts the actor; a plain run gets this module's
+:class:`RunSession`, whose extension points all keep the TaskActor's own behaviour.
+
+A session sees its run through :class:`Run` (a few attributes and four actions of the TaskActor) and runs in
+the actor's thread: its ``@handles`` methods are routed by the actor's dispatch table (:meth:`Actor.route_to`).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from datetime import datetime, timezone
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pykka
+
+from actors.journal import Journal
+from host_runner.domain.record import TaskRecord
+from host_runner.domain.submission import TaskRequest
+from host_runner.ops.config import Config
+from host_runner.run.launchers import Launcher
+from host_runner.run.process_group import ExitStatus, RunFiles
+from host_runner.run.reactor import Reactor
+from host_runner.store.sqlite import Store
+from host_runner.workspace.interface import Workspace
+
+__all__ = ["Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "parse_utc"]
+
+#: Status, message and exit code of a run that ended.
+Conclusion = tuple[str, str, int | None]
+
+
+def parse_utc(value: str) -> float:
+    """A record's timestamp (``started_at``, ``last_output_at``) as seconds since the epoch."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+class Phase(enum.Enum):
+    """Where a TaskActor is in its run. The values are what /debug/actors, the dashboard and the CLI show."""
+
+    STARTING = "starting"  # workspace prepared and process started in a helper thread
+    RUNNING = "running"  # the reactor tells the actor when the process exits or the timeout passes
+    DRAINING = "draining"  # the process exited; the session still reads what it left (the agent's last frames)
+    ENDING = "ending"  # workspace cleaned (and the session's after-run work done) in a helper thread
+    RECORDING = "recording"  # the end is known but the store cannot be written yet: retried
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class TaskServices:
+    """What every TaskActor needs from the rest of the system."""
+
+    config: Config
+    store: Store
+    reactor: Reactor
+    supervisor: pykka.ActorRef[Any]
+    journal: Journal
+    environment: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class Run(Protocol):
+    """The TaskActor as its session sees it. The session reads these and changes the run only through the
+    four methods, so the TaskActor stays the one owner of its phase, timers and record."""
+
+    record: TaskRecord
+    request: TaskRequest
+    services: TaskServices
+    files: RunFiles
+    adopt: bool
+    phase: Phase
+    cancel_message: str | None
+    timed_out: bool
+    internal_error: bool
+
+    @property
+    def actor_ref(self) -> pykka.ActorRef[Any]: ...
+
+    def tell_later(self, message: Any) -> Callable[[], None]: ...
+
+    def commit(self, record: TaskRecord, events: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Make ``record`` the run's record and commit it through the journal (see :meth:`Journal.commit`)."""
+
+    def arm_timeout(self, delay: float) -> None:
+        """The run fails if it is still running ``delay`` seconds from now."""
+
+    def terminate(self) -> None:
+        """Stop the process (TERM, then KILL after the grace period)."""
+
+    def conclude(self) -> None:
+        """End the run now, from how its process exited (after the session's draining)."""
+
+
+class RunSession:
+    """The default session, a plain run's: every extension point keeps the TaskActor's own behaviour.
+
+    Subclasses override the points they need and may add ``@handles`` methods for their own messages.
+    Every method runs in the actor's thread, except :meth:`launcher` and the work :meth:`after_run` returns.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def launcher(self, workspace: Workspace) -> Launcher | None:
+        """What to launch for a new (not adopted) run, or None for the executor's own command. Runs in the
+        start helper thread: may block, must not change the session."""
+        return None
+
+    def remaining_timeout(self, default: float) -> float:
+        """Seconds left of the timeout when the run starts running (``default``: counted from its start)."""
+        return default
+
+    def on_running(self) -> None:
+        """The process is running and watched."""
+
+    def after_exit(self, outcome: ExitStatus | None) -> bool:
+        """The process exited and was reaped (its timers are cancelled). True: conclude now; False: the session
+        is still draining and calls :meth:`Run.conclude` when it is done."""
+        return True
+
+    def conclusion(self, outcome: ExitStatus | None, default: Conclusion) -> Conclusion:
+        """Status, message and exit code of the run; ``default`` is the TaskActor's own verdict."""
+        return default
+
+    def on_ending(self) -> None:
+        """The run is ending (from any phase, also when it never started)."""
+
+    def after_run(self, status: str, message: str, exit_code: int | None) -> Callable[[], dict[str, Any]]:
+        """Blocking work after the workspace's cleanup, run in a helper thread; returns fields for the record's
+        ``extra``. Whatever it needs from the session is taken now, in the actor's thread."""
+        return dict
+
+    def on_stop(self) -> None:
+        """The actor is stopping (the runner stops): let go of threads; the process is left for adoption."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the session adds to the actor's /debug/actors entry."""
+        return {}
+
+
+#: How the supervisor says which session a run gets: the session class (or any callable taking the run).
+SessionFactory = Callable[[Run], RunSession]
