@@ -33,13 +33,12 @@ from actors.messages import AgentInput, CallbackQueued
 from actors.task import TaskActor, TaskServices
 from host_runner.agent.follower import OutputFollower
 from host_runner.agent.frames import Frame, FrameEvent
-from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
+from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, write_run_log
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.submission import TaskRequest, agent_group
+from host_runner.executors import executor_named
 from host_runner.ops.runner_log import task_fields
-from host_runner.run.commands import command_for
-from host_runner.run.launchers import Launcher, ProcessLauncher
 from host_runner.run.process_group import ExitStatus
 from host_runner.run.reactor import Timer
 from host_runner.store.outbox import output_fields
@@ -102,14 +101,7 @@ class AgentTaskActor(TaskActor):
         self.new_session_id: str | None = extra.get("new_session_id")
 
     # --- starting ----------------------------------------------------------------------------------------------
-    def _make_launcher(self, workspace: Workspace) -> Launcher:
-        if self.adopt:
-            return super()._make_launcher(workspace)
-        self.files.create()
-        cwd = workspace.prepare()
-        spec = prepare_agent_spec(self.services.config, self.request, cwd, self.services.environment, self.files)
-        config = self.services.config
-        return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
+    # TaskActor._make_launcher asks the executor (host_runner/executors/agent.py prepares the stdin and IPC files).
 
     def _remaining_timeout(self) -> float:
         """After a restart the timeout counts from the last output, as it would have without the restart."""
@@ -383,7 +375,7 @@ class AgentTaskActor(TaskActor):
 
     def _command(self) -> tuple[str, ...]:
         try:
-            return command_for(self.services.config, self.request)
+            return executor_named(self.record.executor).command(self.services.config, self.request)
         except Exception:
             return ()
 

@@ -12,8 +12,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from host_runner.domain.names import EXECUTION_MODES, EXECUTORS
 from host_runner.domain.record import STATUSES
-from host_runner.domain.submission import EXECUTION_MODES, EXECUTORS, MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS
+from host_runner.domain.submission import MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS
 
 VERSION = "1.0.0"
 

@@ -24,6 +24,7 @@ from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import STATUSES
 from host_runner.domain.submission import parse_task_request
+from host_runner.modes import mode_of
 from host_runner.ops.config import Config
 from host_runner.workspace.admission import admission_for
 
@@ -81,7 +82,7 @@ class TasksResource:
         except ValidationError as exc:
             raise validation_error(exc.field, exc.message) from None
         try:
-            if request.execution_mode == "isolated-worktree":
+            if mode_of(request).checks_retry_before_admission:
                 # A retry gets its run back before the world is checked: its own worktree may fill the path now.
                 # (Submit checks for a retry too, so the other modes save this round trip.)
                 existing = ask(self.supervisor, CheckSubmit(request))
