@@ -9,6 +9,7 @@ preloaded: the actors (and their threads) must start in the worker, after fork, 
 import os
 import sys
 
+import host_runner.executors  # noqa: F401 (registers what each executor needs of the settings, for load_config)
 from host_runner.ops.config import ConfigError, load_config
 
 try:

@@ -32,17 +32,15 @@ from actors.run_session import Conclusion, Phase, Run, RunSession, parse_utc
 from actors.task import TaskActor
 from host_runner.agent.follower import OutputFollower
 from host_runner.agent.frames import Frame, FrameEvent
-from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, prepare_agent_spec, write_run_log
+from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, write_run_log
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.record import utc_now
 from host_runner.domain.submission import agent_group
+from host_runner.executors import executor_named
 from host_runner.ops.runner_log import task_fields
-from host_runner.run.commands import command_for
-from host_runner.run.launchers import Launcher, ProcessLauncher
 from host_runner.run.process_group import ExitStatus
 from host_runner.run.reactor import Timer
 from host_runner.store.outbox import output_fields
-from host_runner.workspace.interface import Workspace
 
 __all__ = ["OUTPUTS_KEPT_BYTES", "AgentSession", "AgentTaskActor"]
 
@@ -109,13 +107,7 @@ class AgentSession(RunSession):
         self.new_session_id: str | None = extra.get("new_session_id")
 
     # --- starting ----------------------------------------------------------------------------------------------
-    def launcher(self, workspace: Workspace) -> Launcher | None:
-        run = self.run
-        run.files.create()
-        cwd = workspace.prepare()
-        config = run.services.config
-        spec = prepare_agent_spec(config, run.request, cwd, run.services.environment, run.files)
-        return ProcessLauncher(spec, run.files, run.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
+    # TaskActor._make_launcher asks the executor (host_runner/executors/agent.py prepares the stdin and IPC files).
 
     def remaining_timeout(self, default: float) -> float:
         """After a restart the timeout counts from the last output, as it would have without the restart."""
@@ -385,7 +377,7 @@ class AgentSession(RunSession):
 
     def _command(self) -> tuple[str, ...]:
         try:
-            return command_for(self.run.services.config, self.run.request)
+            return executor_named(self.run.record.executor).command(self.run.services.config, self.run.request)
         except Exception:
             return ()
 

@@ -25,11 +25,9 @@ from actors.journal import Journal
 from host_runner.domain.record import TaskRecord
 from host_runner.domain.submission import TaskRequest
 from host_runner.ops.config import Config
-from host_runner.run.launchers import Launcher
 from host_runner.run.process_group import ExitStatus, RunFiles
 from host_runner.run.reactor import Reactor
 from host_runner.store.sqlite import Store
-from host_runner.workspace.interface import Workspace
 
 __all__ = ["Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "parse_utc"]
 
@@ -106,11 +104,6 @@ class RunSession:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-
-    def launcher(self, workspace: Workspace) -> Launcher | None:
-        """What to launch for a new (not adopted) run, or None for the executor's own command. Runs in the
-        start helper thread: may block, must not change the session."""
-        return None
 
     def remaining_timeout(self, default: float) -> float:
         """Seconds left of the timeout when the run starts running (``default``: counted from its start)."""

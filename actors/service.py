@@ -40,6 +40,7 @@ from host_runner.domain.submission import TaskRequest, parse_task_request
 from host_runner.ops.config import Config
 from host_runner.run.process_group import RunFiles
 from host_runner.workspace.admission import admission_for
+from host_runner.modes import mode_of
 
 if TYPE_CHECKING:
     from actors.callback_sender import CallbackActor
@@ -137,10 +138,10 @@ class RunnerService:
         return result
 
     def _known_retry(self, request: TaskRequest) -> TaskRecord | None:
-        """An isolated-worktree retry gets its run back before the world is checked: its own worktree may fill
-        the path now, which admission would refuse. (Submit checks for a retry too, so the other modes save
-        this round trip.) The one place that decides which submissions are checked first."""
-        if request.execution_mode != "isolated-worktree":
+        """A retry of a mode whose admission inspects the world (an isolated worktree) gets its run back before
+        the world is checked: its own worktree may fill the path now, which admission would refuse. (Submit
+        checks for a retry too, so the other modes save this round trip.)"""
+        if not mode_of(request).checks_retry_before_admission:
             return None
         existing: TaskRecord | None = self._ask(CheckSubmit(request))
         return existing

@@ -53,9 +53,10 @@ from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.submission import TaskRequest, agent_group
+from host_runner.executors import needs_group, speaks_agent_protocol
+from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields
 from host_runner.ops.stats import DURATION_BUCKETS, Histogram, seconds_between
-from host_runner.run.commands import executor_of
 from host_runner.run.process_group import RunFiles, read_tail, signal_group, start_ticks
 from host_runner.workspace.admission import claims_for
 
@@ -167,11 +168,10 @@ class SupervisorActor(Actor):
             self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # Conflict names the holder
         now = utc_now()
         # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
-        # A docker-sandbox runs its sandbox's command: no executor applies ("docker").
-        sandboxed = request.execution_mode == "docker-sandbox"
-        request = replace(request, executor="docker" if sandboxed else executor_of(self.config, request))
+        # A docker-sandbox runs its sandbox's command: no executor applies (it pins "docker").
+        request = replace(request, executor=mode_of(request).pinned_executor(request, self.config.executor))
         extra: dict[str, Any] = {}
-        if request.executor == "agent":
+        if needs_group(request.executor):
             extra = {"group": agent_group(request), "session_id": request.session_id}
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
@@ -196,7 +196,7 @@ class SupervisorActor(Actor):
 
     def _group(self, request: TaskRequest) -> str | None:
         """The group queue a task belongs to: agent tasks only (the other executors have no groups)."""
-        return agent_group(request) if request.executor == "agent" else None
+        return agent_group(request) if needs_group(request.executor) else None
 
     def _admit(self) -> None:
         """Start queued tasks in submission order while slots are free, skipping those whose group is busy."""
@@ -225,7 +225,7 @@ class SupervisorActor(Actor):
         # Which session a run gets (and the actor's name in /debug/actors) follows its executor.
         actor_class: type[TaskActor] = TaskActor
         session: SessionFactory = RunSession
-        if record.executor == "agent":
+        if speaks_agent_protocol(record.executor):
             actor_class, session = AgentTaskActor, AgentSession
         self.running[record.key] = actor_class.start(record, request, self.services, adopt=adopt, session=session)
         group = self._group(request)
@@ -301,7 +301,7 @@ class SupervisorActor(Actor):
         record = self.store.get(message.task_id)
         if record is None:
             return AgentInputResult(None, None)
-        if record.executor != "agent":
+        if not speaks_agent_protocol(record.executor):
             raise Conflict(f"task {record.task_id} runs the {record.executor} executor, which takes no messages")
         ref = self.running.get(record.key)
         if record.status != "running" or ref is None:

@@ -15,11 +15,11 @@ from actors.registry import WorktreeRegistryActor
 from actors.service import RunnerService
 from actors.supervisor import SupervisorActor
 from actors.task import TaskServices
+from host_runner.modes import prepare_at_start
 from host_runner.ops.config import Config
 from host_runner.ops.permissions import keep_files_private, private_directory
 from host_runner.run.reactor import Reactor
 from host_runner.run.wrapper_build import prepare_wrapper
-from host_runner.sandbox.sweep import prepare_sandboxes
 from host_runner.store.sqlite import Store
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class ActorSystem:
         self.config.runs_dir.mkdir(exist_ok=True)
         self.store = Store(self.config.db_path)
         # Before the supervisor re-adopts anything: the sweep keeps exactly the containers it will adopt.
-        self.config = prepare_sandboxes(self.config, self.store, self.environment)
+        self.config = prepare_at_start(self.config, self.store, self.environment)
         self.config = prepare_wrapper(self.config)
         self.reactor = Reactor()
         self.reactor.start()

@@ -25,14 +25,14 @@ from actors.task_messages import CleanedUp, Exited, KillNow, RetryRecord, Starte
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.submission import TaskRequest
+from host_runner.executors import executor_named
+from host_runner.modes import mode_of
 from host_runner.ops.runner_log import bind_log_context
-from host_runner.run.commands import LaunchError, build_process_spec
-from host_runner.run.launchers import AdoptedLauncher, Launcher, MockLauncher, ProcessLauncher
+from host_runner.run.commands import LaunchError
+from host_runner.run.launchers import Launcher
 from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
 from host_runner.run.reactor import Timer
-from host_runner.sandbox.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
 from host_runner.workspace.interface import Workspace, WorkspaceError
-from host_runner.workspace.workspaces import workspace_for
 
 __all__ = ["Phase", "TaskActor", "TaskServices", "describe_exit"]
 
@@ -118,36 +118,29 @@ class TaskActor(Actor):
             return Started(workspace, None, None, exc)
 
     def _workspace(self) -> Workspace:
-        return workspace_for(self.request, self.files, cleanup_worktree=self.services.config.cleanup_worktree,
-                             prepared=self.record.extra)
+        return mode_of(self.request).workspace(self.request, self.files,
+                                               cleanup_worktree=self.services.config.cleanup_worktree,
+                                               prepared=self.record.extra)
 
     def _make_launcher(self, workspace: Workspace) -> Launcher:
         config = self.services.config
-        sandboxed = self.request.execution_mode == SANDBOX_MODE
+        mode = mode_of(self.request)
         if self.adopt:
             pid, ticks = self.record.pid, self.record.pid_start_ticks
             # The pid alone is not enough: after a reboot or a long downtime it may name another process.
             alive = pid is not None and ticks is not None and start_ticks(pid) == ticks
-            if sandboxed:
-                return adopted_container_launcher(config, self.record, alive, self.files, self.services.reactor,
-                                                  self.services.environment)
-            return AdoptedLauncher(pid, alive, self.files, self.services.reactor, config.kill_grace_seconds)
-        launcher = self.session.launcher(workspace)  # the session's own command (the agent's), if it has one
-        if launcher is not None:
-            return launcher
-        if not sandboxed and self.record.executor not in config.executors_allowed:
+            return mode.adopted_launcher(config, self.record, alive, self.files, self.services.reactor,
+                                         self.services.environment)
+        if mode.runs_executor and self.record.executor not in config.executors_allowed:
             # Queued under another HOST_RUNNER_ALLOWED_EXECUTORS, before a restart: the operator's word now counts.
             raise LaunchError(f"executor {self.record.executor!r} is not allowed on this runner any more "
                               f"(HOST_RUNNER_ALLOWED_EXECUTORS: {','.join(config.executors_allowed)})")
         self.files.create()
         cwd = workspace.prepare()
-        if sandboxed:  # the sandbox names its own image and command: HOST_RUNNER_EXECUTOR does not apply
-            return container_launcher(config, self.request, cwd, self.files, self.services.reactor,
-                                      self.services.environment)
-        if self.record.executor == "mock":
-            return MockLauncher(self.request.prompt, self.files, self.services.reactor, config.mock_seconds)
-        spec = build_process_spec(config, self.request, cwd, self.services.environment)
-        return ProcessLauncher(spec, self.files, self.services.reactor, config.kill_grace_seconds, config.wrapper_argv)
+        # A sandbox names its own image and command: HOST_RUNNER_EXECUTOR does not apply to it.
+        starter = executor_named(self.record.executor) if mode.runs_executor else mode
+        return starter.launcher(config, self.request, cwd, self.files, self.services.reactor,
+                                self.services.environment)
 
     @handles(Started)
     def _on_started(self, message: Started) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from host_runner.domain.names import EXECUTION_MODES, EXECUTORS
 from host_runner.domain.record import STATUSES
-from host_runner.domain.submission import EXECUTION_MODES, EXECUTORS, MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS
+from host_runner.domain.submission import MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS
 
 
 def ref(name: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ Subpackages by concern, each allowed to import only those listed before it (its 
 - store: persistence (SQLite records and the callback outbox)
 - delivery: sending callbacks over HTTP (attempt, retry policy)
 - sandbox: docker-sandbox runs on the Docker engine (docker client, container launchers, orphan sweep)
+- modes, executors: the registries of execution modes and executors, one module each (neither imports the other)
 - client: talking to a runner (Python client, CLI; ``python -m host_runner``)
 
 The actors (actors/) and the HTTP API (api/) build on these.

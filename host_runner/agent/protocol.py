@@ -78,9 +78,11 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def prepare_agent_spec(
-    config: Config, request: TaskRequest, cwd: Path, base_env: Mapping[str, str], files: RunFiles
+    config: Config, request: TaskRequest, argv: tuple[str, ...], cwd: Path, base_env: Mapping[str, str],
+    files: RunFiles,
 ) -> ProcessSpec:
-    """Create the IPC directory and the stdin file, and describe the agent's process (blocking: a helper thread)."""
+    """Create the IPC directory and the stdin file, and describe the agent's process running ``argv`` (blocking:
+    a helper thread)."""
     group = agent_group(request)
     if group is None:  # validation requires one; a request stored by an older runner might not have it
         raise LaunchError("the agent executor needs a group (the task's group or workspace.project_id)")
@@ -88,7 +90,7 @@ def prepare_agent_spec(
     agent_files.ipc_input.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomically(agent_files.input, json.dumps(agent_stdin(request, group)).encode())
     extra_env = {"HOST_RUNNER_GROUP": group, "HOST_RUNNER_IPC_DIR": str(agent_files.ipc)}
-    return build_process_spec(config, request, cwd, base_env, extra_env=extra_env, stdin_path=agent_files.input)
+    return build_process_spec(config, request, argv, cwd, base_env, extra_env=extra_env, stdin_path=agent_files.input)
 
 
 class IpcInbox:

@@ -21,10 +21,9 @@ from typing import Any, TextIO
 import requests
 
 from host_runner.client.api_client import ApiError, Client
+from host_runner.domain.names import AGENT_SESSION_EXECUTORS, EXECUTION_MODES, EXECUTORS  # names only: nothing heavy
 
 REPO = Path(__file__).resolve().parents[2]
-EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
-EXECUTORS = ("mock", "shell", "codex", "agent")
 
 
 # --- rendering ---------------------------------------------------------------------------------------------------
@@ -63,7 +62,7 @@ def show_record(record: dict[str, Any], out: TextIO) -> None:
         ("timeout", f"{record.get('timeout_seconds'):g} s" if record.get("timeout_seconds") else None),
         ("logs", (record.get("logs") or {}).get("dir")),
     ]
-    if record.get("executor") == "agent":
+    if record.get("executor") in AGENT_SESSION_EXECUTORS:
         fields += [("group", record.get("group")), ("frames", record.get("frames")),
                    ("session", record.get("new_session_id") or record.get("session_id"))]
     if record.get("queue_position"):

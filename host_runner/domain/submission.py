@@ -1,28 +1,26 @@
-"""What a task is asked to be: the validated submission (:class:`TaskRequest`) and the rules it is checked by.
+"""What a task is asked to be: validating a submission body into a :class:`TaskRequest`.
 
 Validation is a pure function of the JSON body, so the API can answer 422 naming the field before any actor is
-involved. Unknown fields are ignored: real clients send extras such as ``handoff_context``.
+involved. Unknown fields are ignored: real clients send extras such as ``handoff_context``. What depends on the
+execution mode (its workspace and sandbox) or on the executor (whether it needs a group) is asked of the mode
+and executor named, through :mod:`host_runner.domain.seams` (their implementations are in host_runner.modes and
+host_runner.executors, which this package may not import).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from host_runner.domain.callback_hosts import HostAllowlist
 from host_runner.domain.errors import ValidationError
-from host_runner.domain.sandbox_spec import SandboxSpec, parse_sandbox
+from host_runner.domain.fields import ID_PATTERN, require_id as _require_id, require_string as _require_string
+from host_runner.domain.names import DEFAULT_EXECUTION_MODE, EXECUTION_MODES, EXECUTORS
+from host_runner.domain.request import SubmitRules, TaskRequest, Workspace, agent_group
+from host_runner.domain.seams import executor_rules, mode_rules
 
-#: The executors (``HOST_RUNNER_EXECUTOR`` and a task's optional ``executor`` field).
-EXECUTORS = ("mock", "shell", "codex", "agent")
-EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
-
-#: Task and run ids become directory names, so they are restricted to a safe alphabet.
-ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}")
 #: Linux refuses a single argv item or environment string longer than 131,071 bytes (MAX_ARG_STRLEN, NUL
 #: included). The prompt travels as one argv item and as the environment string ``HOST_RUNNER_PROMPT=<prompt>``,
 #: so the variable's name counts too.
@@ -35,150 +33,10 @@ AGENT_INPUT_TYPES: dict[str, type | tuple[type, ...]] = {
     "chatJid": str, "isMain": bool, "isScheduledTask": bool, "assistantName": str, "script": str,
 }
 
-
-@dataclass(frozen=True)
-class Workspace:
-    """Where a task works. Only the fields its execution mode needs are set."""
-
-    project_id: int | str | None = None
-    project_root: str | None = None
-    lock_paths: tuple[str, ...] = ()
-    worktree_path: str | None = None
-    git_branch: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["lock_paths"] = list(self.lock_paths)
-        return {key: value for key, value in data.items() if value not in (None, [])}
-
-
-@dataclass(frozen=True)
-class TaskRequest:
-    """A validated submission."""
-
-    task_id: str
-    run_id: str
-    prompt: str
-    execution_mode: str = "no-workspace"
-    workspace: Workspace | None = None
-    sandbox: SandboxSpec | None = None
-    status_callback_url: str | None = None
-    status_callback_token: str | None = field(default=None, repr=False)
-    timeout_seconds: float = 600.0
-    #: None until the supervisor pins it to the runner's default at submission.
-    executor: str | None = None
-    #: The agent executor's group (its one-at-a-time queue); see :func:`agent_group`.
-    group: str | None = None
-    session_id: str | None = None
-    agent_input: dict[str, Any] | None = None
-
-
-def agent_group(request: TaskRequest) -> str | None:
-    """The group of an agent task: its ``group`` field, else ``workspace.project_id`` (as text)."""
-    if request.group is not None:
-        return request.group
-    if request.workspace is not None and request.workspace.project_id is not None:
-        return str(request.workspace.project_id)
-    return None
-
-
-def _require_string(body: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ValidationError(name, "is required")
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(name, "must be a string")
-    if "\x00" in value:
-        raise ValidationError(name, "must not contain NUL bytes")
-    if required and not value.strip():
-        raise ValidationError(name, "must not be empty")
-    return value
-
-
-def _require_id(body: dict[str, Any], name: str) -> str:
-    value = _require_string(body, name)
-    assert value is not None
-    if not ID_PATTERN.fullmatch(value):
-        raise ValidationError(
-            name, "must be 1-200 characters of letters, digits and . _ : @ + = -, not starting with . or -"
-        )
-    return value
-
-
-def _absolute_path(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValidationError(name, "must be a non-empty string")
-    if "\x00" in value:
-        raise ValidationError(name, "must not contain NUL bytes")
-    if not os.path.isabs(value):
-        raise ValidationError(name, "must be an absolute path")
-    return value
-
-
-def _is_within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _parse_workspace(raw: Any, mode: str) -> Workspace | None:
-    if raw is None:
-        if mode in ("shared-workspace", "isolated-worktree"):
-            raise ValidationError("workspace", f"is required for execution_mode {mode}")
-        return None
-    if not isinstance(raw, dict):
-        raise ValidationError("workspace", "must be an object")
-    project_id = raw.get("project_id")
-    if project_id is not None and (isinstance(project_id, bool) or not isinstance(project_id, (int, str))):
-        raise ValidationError("workspace.project_id", "must be an integer or a string")
-    project_root = raw.get("project_root")
-    if project_root is not None or mode in ("shared-workspace", "isolated-worktree"):
-        if project_root is None:
-            raise ValidationError("workspace.project_root", f"is required for execution_mode {mode}")
-        project_root = _absolute_path(project_root, "workspace.project_root")
-        if not os.path.isdir(project_root):
-            raise ValidationError("workspace.project_root", "is not an existing directory")
-
-    lock_paths_raw = raw.get("lock_paths")
-    lock_paths: list[str] = []
-    if lock_paths_raw is not None:
-        if not isinstance(lock_paths_raw, list):
-            raise ValidationError("workspace.lock_paths", "must be a list of absolute paths")
-        real_root = os.path.realpath(project_root) if project_root else None
-        for index, item in enumerate(lock_paths_raw):
-            name = f"workspace.lock_paths[{index}]"
-            path = _absolute_path(item, name)
-            if real_root is None:
-                raise ValidationError("workspace.project_root", "is required when lock_paths are given")
-            # realpath resolves symlinks and '..', so neither can smuggle a lock outside the project.
-            if not _is_within(os.path.realpath(path), real_root):
-                raise ValidationError(name, "is outside workspace.project_root")
-            lock_paths.append(path)
-    if mode == "shared-workspace" and not lock_paths:
-        raise ValidationError("workspace.lock_paths", "must list at least one path for shared-workspace")
-
-    worktree_path = raw.get("worktree_path")
-    git_branch = raw.get("git_branch")
-    if mode == "isolated-worktree":
-        worktree_path = _absolute_path(worktree_path, "workspace.worktree_path")
-        if not isinstance(git_branch, str) or not git_branch.strip():
-            raise ValidationError("workspace.git_branch", "is required for execution_mode isolated-worktree")
-        if "\x00" in git_branch:
-            raise ValidationError("workspace.git_branch", "must not contain NUL bytes")
-        if git_branch.startswith("-"):  # git would read it as an option
-            raise ValidationError("workspace.git_branch", "must not start with '-'")
-        # What needs git (a repository, a free path, a branch name git accepts) is checked by
-        # host_runner.workspace.admission once the submission is known not to be a retry.
-    else:
-        worktree_path = worktree_path if isinstance(worktree_path, str) else None
-        git_branch = git_branch if isinstance(git_branch, str) else None
-    return Workspace(
-        project_id=project_id,
-        project_root=project_root,
-        lock_paths=tuple(lock_paths),
-        worktree_path=worktree_path,
-        git_branch=git_branch,
-    )
+__all__ = [
+    "EXECUTION_MODES", "EXECUTORS", "ID_PATTERN", "MAX_PROMPT_BYTES", "MAX_TIMEOUT_SECONDS", "SubmitRules",
+    "TaskRequest", "Workspace", "agent_group", "parse_task_request",
+]
 
 
 def _parse_timeout(raw: Any, default: float) -> float:
@@ -279,23 +137,6 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
     return group, session_id, dict(raw)
 
 
-@dataclass(frozen=True)
-class SubmitRules:
-    """What the operator allows a submission (built from the settings by ``Config.submit_rules``)."""
-
-    default_timeout: float = 600.0
-    #: The runner's executor: a task that names none runs it (and it decides whether a group is required).
-    default_executor: str = "mock"
-    #: The executors a task may name (HOST_RUNNER_ALLOWED_EXECUTORS); None: the default one alone.
-    allowed_executors: tuple[str, ...] | None = None
-    #: When not empty, the only host directories a sandbox may mount from (HOST_RUNNER_SANDBOX_MOUNT_ROOTS).
-    sandbox_mount_roots: tuple[str, ...] = ()
-    #: The runner's data directory: never mounted into a sandbox, like the host's system directories.
-    sandbox_data_dir: str | os.PathLike[str] | None = None
-    #: When set, the only hosts ``status_callback_url`` may name (HOST_RUNNER_CALLBACK_ALLOWED_HOSTS).
-    callback_allowed_hosts: HostAllowlist | None = None
-
-
 def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskRequest:
     """Validate a submission body under ``rules``; raise :class:`ValidationError` naming the first bad field."""
     if not isinstance(body, dict):
@@ -310,19 +151,15 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
             "prompt", f"is longer than {MAX_PROMPT_BYTES} bytes, the most a program argument and variable can hold"
         )
 
-    mode = body.get("execution_mode") or "no-workspace"
-    if mode not in EXECUTION_MODES:
+    mode_name = body.get("execution_mode") or DEFAULT_EXECUTION_MODE
+    if mode_name not in EXECUTION_MODES:
         raise ValidationError("execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}")
-    workspace = _parse_workspace(body.get("workspace"), mode)
-
+    mode = mode_rules(mode_name)
+    workspace = mode.parse_workspace(body.get("workspace"))
     sandbox_raw = body.get("sandbox")
-    if mode == "docker-sandbox" and sandbox_raw is None:
-        raise ValidationError("sandbox", "is required for execution_mode docker-sandbox")
     if sandbox_raw is not None and not isinstance(sandbox_raw, dict):
         raise ValidationError("sandbox", "must be an object")
-    # Other modes ignore a sandbox, as they ignore any unknown field.
-    sandbox = (parse_sandbox(sandbox_raw, rules.sandbox_mount_roots, rules.sandbox_data_dir)
-               if mode == "docker-sandbox" else None)
+    sandbox = mode.parse_sandbox(sandbox_raw, rules)  # the modes without a sandbox ignore it, like unknown fields
 
     executor = body.get("executor")
     if executor is not None and executor not in EXECUTORS:
@@ -338,7 +175,7 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
         task_id=task_id,
         run_id=run_id,
         prompt=prompt,
-        execution_mode=mode,
+        execution_mode=mode_name,
         workspace=workspace,
         sandbox=sandbox,
         status_callback_url=_parse_callback_url(body, rules.callback_allowed_hosts),
@@ -349,9 +186,11 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
         session_id=session_id,
         agent_input=agent_input,
     )
-    if mode == "docker-sandbox":
-        if executor is not None:  # the sandbox names its own image and command
-            raise ValidationError("executor", "does not apply to execution_mode docker-sandbox")
-    elif (executor or rules.default_executor) == "agent" and agent_group(request) is None:
-        raise ValidationError("group", "is required for the agent executor (or give workspace.project_id)")
+    if not mode.runs_executor:
+        if executor is not None:  # the mode names its own command
+            raise ValidationError("executor", f"does not apply to execution_mode {mode_name}")
+    else:
+        chosen = executor_rules(executor or rules.default_executor)
+        if chosen.needs_group and agent_group(request) is None:
+            raise ValidationError("group", f"is required for the {chosen.name} executor (or give workspace.project_id)")
     return request

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from host_runner.domain.callback_hosts import HostAllowlist, parse_allowed_hosts
-from host_runner.domain.submission import EXECUTORS, SubmitRules  # defined with the task fields that name them
+from host_runner.domain.names import DEFAULT_EXECUTOR, EXECUTORS
+from host_runner.domain.request import SubmitRules
+from host_runner.domain.seams import executor_rules
 from host_runner.ops.api_token import token_from_environment
 
 PULL_POLICIES = ("missing", "never", "always")
@@ -58,9 +60,10 @@ class Config:
 
     data_dir: Path = Path(".host-runner")
     bind: str = "127.0.0.1:8765"
-    executor: str = "mock"
+    executor: str = DEFAULT_EXECUTOR
     cmd_template: tuple[str, ...] | None = None
-    codex_bin: str = "codex"
+    #: None: the codex executor's own default (host_runner/executors/codex.py).
+    codex_bin: str | None = None
     codex_args: tuple[str, ...] = ()
     max_concurrency: int = 8
     kill_grace_seconds: float = 5.0
@@ -386,8 +389,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
                           f"({','.join(config.allowed_executors)})")
     if config.socket_group is not None and not config.bind.startswith("unix:"):
         raise ConfigError("HOST_RUNNER_SOCKET_GROUP applies to a unix socket: set HOST_RUNNER_BIND=unix:PATH too")
-    if config.executor == "agent" and config.agent_cmd is None:
-        raise ConfigError("HOST_RUNNER_EXECUTOR=agent needs HOST_RUNNER_AGENT_CMD (the agent-runner's command line)")
+    problem = executor_rules(config.executor).settings_problem(config)  # registered by host_runner.executors
+    if problem is not None:
+        raise ConfigError(problem)
     if not is_loopback_bind(config.bind) and not config.api_token:
         raise ConfigError(
             f"HOST_RUNNER_BIND={config.bind!r} listens beyond this machine: set HOST_RUNNER_API_TOKEN "

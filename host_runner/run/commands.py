@@ -1,9 +1,10 @@
-"""Executors turn a task into the argv it runs: ``shell`` (an operator's template), ``codex`` (``codex exec``) and
-``agent`` (an agent-runner, ``HOST_RUNNER_AGENT_CMD``, fed through stdin; see :mod:`host_runner.agent.protocol`).
+"""What every task process gets, whichever executor chose its argv (see host_runner.executors): the environment
+(the runner's, filtered, plus the task's identity and prompt), its program found on PATH, and the
+:class:`ProcessSpec` that starts it; and :class:`LaunchError`, which says why a task cannot start.
 
-The ``mock`` executor runs no process and is handled by the TaskActor itself. User text is never spliced into
-shell code: placeholders are replaced inside argv items, and the same values travel in environment variables so
-a template that needs a shell can quote them itself (``sh -c 'echo "$HOST_RUNNER_PROMPT"'``).
+User text is never spliced into shell code: placeholders are replaced inside argv items (:func:`substitute`), and
+the same values travel in environment variables so a template that needs a shell can quote them itself
+(``sh -c 'echo "$HOST_RUNNER_PROMPT"'``).
 """
 
 from __future__ import annotations
@@ -71,43 +72,21 @@ def resolve_program(program: str, env: Mapping[str, str], cwd: Path) -> str | No
     return shutil.which(program, path=env.get("PATH", os.defpath))
 
 
-def executor_of(config: Config, request: TaskRequest) -> str:
-    """The task's own ``executor``, else the runner's default."""
-    return request.executor or config.executor
-
-
-def command_for(config: Config, request: TaskRequest) -> tuple[str, ...]:
-    """The argv of a process executor (``shell``, ``codex`` or ``agent``)."""
-    executor = executor_of(config, request)
-    if executor == "shell":
-        if config.cmd_template is None:
-            raise LaunchError("HOST_RUNNER_CMD_TEMPLATE is not set: the shell executor has no command to run")
-        values = {"prompt": request.prompt, "task_id": request.task_id, "run_id": request.run_id}
-        return tuple(substitute(item, values) for item in config.cmd_template)
-    if executor == "codex":
-        return (config.codex_bin, "exec", *config.codex_args, request.prompt)
-    if executor == "agent":
-        if not config.agent_cmd:
-            raise LaunchError("HOST_RUNNER_AGENT_CMD is not set: the agent executor has no command to run")
-        return config.agent_cmd  # the prompt travels on stdin, never in argv
-    raise LaunchError(f"executor {executor!r} does not start a process")
-
-
 def build_process_spec(
     config: Config,
     request: TaskRequest,
+    argv: tuple[str, ...],
     cwd: Path,
     base_env: Mapping[str, str],
     *,
     extra_env: Mapping[str, str] | None = None,
     stdin_path: Path | None = None,
+    not_found: str | None = None,
 ) -> ProcessSpec:
-    """Everything needed to start the task's process; raises :class:`LaunchError` with a clear message."""
-    argv = command_for(config, request)
+    """Everything needed to start ``argv`` for the task; raises :class:`LaunchError` with a clear message
+    (``not_found`` when its program is not there: an executor may say what the program is)."""
     env = child_environment(config, base_env, request)
     env.update(extra_env or {})
     if resolve_program(argv[0], env, cwd) is None:
-        if executor_of(config, request) == "codex":
-            raise LaunchError(f"codex binary not found ({argv[0]!r} is not on PATH)")
-        raise LaunchError(f"command not found: {argv[0]!r}")
+        raise LaunchError(not_found or f"command not found: {argv[0]!r}")
     return ProcessSpec(argv=argv, env=env, cwd=cwd, stdin_path=stdin_path)

@@ -7,11 +7,10 @@ still own their containers).
 
 from __future__ import annotations
 
-from host_runner.sandbox.containers import SANDBOX_MODE, adopted_container_launcher, container_launcher
+from host_runner.sandbox.containers import adopted_container_launcher, container_launcher
 from host_runner.sandbox.docker_cli import DockerCli, DockerError
 from host_runner.sandbox.sweep import prepare_sandboxes
 
 __all__ = [
-    "SANDBOX_MODE", "adopted_container_launcher", "container_launcher", "DockerCli", "DockerError",
-    "prepare_sandboxes",
+    "adopted_container_launcher", "container_launcher", "DockerCli", "DockerError", "prepare_sandboxes",
 ]

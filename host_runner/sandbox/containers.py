@@ -53,7 +53,6 @@ from host_runner.sandbox.docker_cli import (
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_MODE = "docker-sandbox"
 #: A container that could not be removed at the end of its run (the daemon was down) is tried again this often,
 #: for this long; whatever is still left after that is removed by the sweep at the runner's next start.
 REMOVE_RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 
 from host_runner.ops.config import Config
-from host_runner.sandbox.containers import SANDBOX_MODE, docker_cli
+from host_runner.sandbox.containers import docker_cli
 from host_runner.sandbox.docker_cli import LABEL_INSTANCE, DockerCli, DockerError, load_instance_id
 from host_runner.store.sqlite import Store
 
@@ -40,14 +40,15 @@ def sweep_orphans(cli: DockerCli, instance_id: str, store: Store) -> list[str]:
     return orphans
 
 
-def prepare_sandboxes(config: Config, store: Store, environment: Mapping[str, str]) -> Config:
+def prepare_sandboxes(config: Config, store: Store, environment: Mapping[str, str], *, mode: str) -> Config:
     """At start, before any task is re-adopted or started: settle this runner's instance id (the returned config
-    carries it) and remove orphaned containers. Skipped when this runner never ran a sandbox and its instance id
-    is its own, so runners that do not use Docker never call it."""
+    carries it) and remove orphaned containers. Skipped when this runner never ran a task of execution mode
+    ``mode`` (the one that runs containers: host_runner.modes.docker_sandbox calls this) and its instance id is
+    its own, so runners that do not use Docker never call it."""
     explicit = config.instance_id is not None
     config = dataclasses.replace(config, instance_id=config.instance_id or load_instance_id(config.data_dir))
     assert config.instance_id is not None
-    if explicit or store.has_runs(SANDBOX_MODE):
+    if explicit or store.has_runs(mode):
         cli = docker_cli(config, environment)
         cli.timeout = min(cli.timeout, SWEEP_TIMEOUT_SECONDS)
         try:

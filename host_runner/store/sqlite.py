@@ -22,8 +22,8 @@ from typing import Any
 
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import ACTIVE_STATUSES, TaskRecord, utc_now
-from host_runner.domain.sandbox_spec import SandboxSpec
-from host_runner.domain.submission import TaskRequest, Workspace
+from host_runner.domain.request import TaskRequest, Workspace
+from host_runner.domain.seams import mode_rules
 from host_runner.store.outbox import PENDING, encode_body, record_fields
 
 SCHEMA = """
@@ -128,9 +128,8 @@ def _json_request(text: str, token: str | None) -> TaskRequest:
     if data.get("workspace") is not None:
         data["workspace"]["lock_paths"] = tuple(data["workspace"].get("lock_paths", ()))
         data["workspace"] = Workspace(**data["workspace"])
-    # Only docker-sandbox runs use their sandbox (older rows of other modes may hold a raw, unvalidated one).
-    sandbox = data.get("sandbox")
-    data["sandbox"] = SandboxSpec.from_json(sandbox) if sandbox and data["execution_mode"] == "docker-sandbox" else None
+    # Only the modes that use a sandbox rebuild it (older rows of other modes may hold a raw, unvalidated one).
+    data["sandbox"] = mode_rules(data["execution_mode"]).load_sandbox(data.get("sandbox"))
     return TaskRequest(**data, status_callback_token=token)
 
 

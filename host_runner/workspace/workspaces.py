@@ -3,20 +3,18 @@
 ``prepare`` and ``cleanup`` may block (git, file system), so the TaskActor calls them from helper threads.
 ``record_fields`` are what the task record keeps once the workspace is prepared (persisted with the ``running``
 transition, so that a runner restarted later can still clean up), and ``cleanup`` returns the fields it wants
-on the final record (the worktree mode reports the work it saved and what it removed).
+on the final record (the worktree mode reports the work it saved and what it removed). Which workspace a run
+gets is its execution mode's choice (host_runner.modes); the git worktree is in worktrees.py.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from host_runner.domain.submission import TaskRequest
 from host_runner.run.process_group import RunFiles
-from host_runner.workspace.interface import Workspace, WorkspaceError
-from host_runner.workspace.worktrees import WorktreeWorkspace
+from host_runner.workspace.interface import WorkspaceError
 
 
 class ScratchWorkspace:
@@ -58,16 +56,3 @@ class SharedWorkspace:
 
     def cleanup(self) -> dict[str, Any]:
         return {}
-
-
-def workspace_for(request: TaskRequest, files: RunFiles, *, cleanup_worktree: bool = True,
-                  prepared: Mapping[str, Any] | None = None) -> Workspace:
-    """The workspace of a run. ``prepared`` are the fields an earlier prepare recorded (an adopted run)."""
-    if request.execution_mode == "shared-workspace":
-        assert request.workspace is not None and request.workspace.project_root is not None
-        return SharedWorkspace(request.workspace.project_root)
-    if request.execution_mode in ("no-workspace", "docker-sandbox"):  # a sandbox's docker client works here
-        return ScratchWorkspace(files)
-    if request.execution_mode == "isolated-worktree":
-        return WorktreeWorkspace(request, files, cleanup_enabled=cleanup_worktree, prepared=prepared)
-    raise WorkspaceError(f"execution_mode {request.execution_mode} is not supported by this runner")
