@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 
-from conftest import FAKE_BIN, CallbackReceiver, Runner, pids_in_group, wait_for
 from host_runner.domain.submission import EXECUTORS
 from host_runner.ops.config import ConfigError, load_config
+from support.paths import FAKE_BIN
+from support.processes import pids_in_group
+from support.receivers import CallbackReceiver
+from support.runner import Runner
+from support.waiting import wait_for
 
 AGENT_CMD = (sys.executable, str(FAKE_BIN / "fake-agent-runner"))
 

@@ -15,8 +15,9 @@ import requests
 
 import api.auth
 from api.openapi import openapi_document
-from conftest import CallbackReceiver, wait_for
-from test_gunicorn import start_service, stop_service
+from support.receivers import CallbackReceiver
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 TOKEN = "tok-3c1f9d0a7e-api"
 CALLBACK_SECRET = "sec-88b2e41f5a-sign"

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import requests
 
-from browser_support import require_browser, start_browser, stop_browser
-from conftest import wait_for
-from test_gunicorn import start_service, stop_service
+from support.browser import require_browser, start_browser, stop_browser
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 ATTACKER_SITE = "attacker.test"  # where the hostile page comes from
 REBOUND_NAME = "rebound.test"  # a name of the attacker's that DNS rebinding points at 127.0.0.1

@@ -14,17 +14,10 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import CallbackReceiver, Received, Runner, free_port, shell_runner, verify_signature, wait_for
-from test_gunicorn import start_service, stop_service
-
-
-def callbacks_settled(runner: Runner, task_id: str, count: int) -> dict[str, Any] | None:
-    """The record once its run has ``count`` callback events and none is pending any more."""
-    record = runner.get(task_id)
-    events = record.get("callbacks", [])
-    if len(events) == count and all(event["state"] != "pending" for event in events):
-        return record
-    return None
+from support.receivers import CallbackReceiver, Received, verify_signature
+from support.runner import callbacks_settled, shell_runner
+from support.service import free_port, start_service, stop_service
+from support.waiting import wait_for
 
 
 def assert_in_order(requests_seen: list[Received]) -> None:

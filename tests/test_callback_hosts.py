@@ -22,12 +22,14 @@ from typing import Any
 import pytest
 
 import host_runner.delivery.http as callbacks
-from conftest import CallbackReceiver, Runner, free_port, wait_for
 from host_runner.delivery.http import attempt, environment_settings, new_session
 from host_runner.domain.callback_hosts import NOT_ALLOWED, parse_allowed_hosts
 from host_runner.ops.config import ConfigError, load_config
 from host_runner.store.outbox import Delivery
-from test_callback_delivery import callbacks_settled
+from support.receivers import CallbackReceiver
+from support.runner import Runner, callbacks_settled
+from support.service import free_port
+from support.waiting import wait_for
 
 SETTING = "HOST_RUNNER_CALLBACK_ALLOWED_HOSTS"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import CallbackReceiver, shell_runner, wait_for
+from support.receivers import CallbackReceiver
+from support.runner import shell_runner
+from support.waiting import wait_for
 
 
 def test_callbacks_arrive_in_order_with_the_token(runner, receiver: CallbackReceiver):

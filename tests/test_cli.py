@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import FAKE_BIN, REPO, CallbackReceiver, wait_for
 from host_runner.client.api_client import Client
 from host_runner.client.cli import main
-from test_gunicorn import free_port
-from test_logs import validate
+from support.openapi_check import validate
+from support.paths import FAKE_BIN, REPO
+from support.receivers import CallbackReceiver
+from support.service import free_port
+from support.waiting import wait_for
 
 TOKEN = "cli-token"
 TASK_SCRIPT = """\

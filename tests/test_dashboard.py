@@ -14,9 +14,11 @@ import falcon.testing
 import pytest
 import requests
 
-from browser_support import require_browser, save_screenshot, start_browser, stop_browser
-from conftest import FAKE_BIN, CallbackReceiver, wait_for
-from test_gunicorn import start_service, stop_service
+from support.browser import require_browser, save_screenshot, start_browser, stop_browser
+from support.paths import FAKE_BIN
+from support.receivers import CallbackReceiver
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 TOKEN = "dashboard-secret-token"
 AGENT_CMD = (sys.executable, str(FAKE_BIN / "fake-agent-runner"))

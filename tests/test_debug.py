@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from actors.base import Actor
-from conftest import Runner, pids_in_group, shell_runner, wait_for
+from support.processes import pids_in_group
+from support.runner import Runner, shell_runner
+from support.waiting import wait_for
 
 
 def debug_actors(runner: Runner, **params: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,32 +18,19 @@ from typing import Any
 
 import pytest
 
-from conftest import Runner, pids_in_group, wait_for
-from docker_support import docker_available, ensure_busybox_image, remove_containers, require_docker
 from host_runner.domain.sandbox_spec import Mount, SandboxSpec
 from host_runner.ops.config import ConfigError, DockerSettings, load_config
 from host_runner.sandbox.docker_cli import LABEL_INSTANCE, LABEL_RUN, LABEL_TASK, create_args, mount_option
+from support.docker import (container_exists, containers_of, docker, docker_available, ensure_busybox_image,
+                            remove_containers, require_docker)
+from support.processes import pids_in_group
+from support.runner import Runner
+from support.waiting import wait_for
 
 ABSENT_IMAGE = "host-runner-test/absent:1"
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
-def docker(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, check=False)
-
-
-def container_exists(container_id: str) -> bool:
-    listed = docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"id={container_id}")
-    assert listed.returncode == 0, listed.stderr
-    return container_id in listed.stdout.split()
-
-
-def containers_of(instance_id: str) -> list[str]:
-    listed = docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={LABEL_INSTANCE}={instance_id}")
-    assert listed.returncode == 0, listed.stderr
-    return listed.stdout.split()
-
-
 def inspect(container_id: str) -> dict[str, Any]:
     result = docker("inspect", "--type", "container", container_id)
     assert result.returncode == 0, result.stderr

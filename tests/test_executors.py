@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAKE_BIN, Runner, shell_runner
 from host_runner.ops.config import ConfigError, load_config
+from support.paths import FAKE_BIN
+from support.runner import Runner, shell_runner
 
 HOSTILE_PROMPTS = [
     "$(touch {canary}); rm -rf ~",

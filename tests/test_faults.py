@@ -22,9 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CallbackReceiver, Runner, shell_runner, wait_for
-from docker_support import ensure_busybox_image, require_docker
 from host_runner.run.process_group import group_alive
+from support.docker import ensure_busybox_image, require_docker
+from support.git_repos import make_repo
+from support.receivers import CallbackReceiver
+from support.runner import Runner, shell_runner
+from support.waiting import wait_for
 
 
 def still_serving(runner: Runner, task_id: str) -> None:
@@ -161,14 +164,6 @@ def require_mount() -> None:
     if probe.returncode != 0:
         pytest.fail(f"this suite needs root and mount(8): {probe.stderr.decode()}")
     subprocess.run(["umount", "/mnt"], check=True)
-
-
-def make_repo(repo: Path) -> None:
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q", "-b", "main", str(repo)], check=True)
-    (repo / "f").write_text("x")
-    subprocess.run([*git, "-C", str(repo), "add", "f"], check=True)
-    subprocess.run([*git, "-C", str(repo), "commit", "-q", "-m", "one"], check=True)
 
 
 def worktrees_of(repo: Path) -> list[str]:

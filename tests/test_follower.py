@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import wait_for
 from host_runner.agent.follower import MAX_UNACKNOWLEDGED, OutputFollower
 from host_runner.agent.frames import Frame, FrameEvent, render_frame
+from support.waiting import wait_for
 
 
 class Collector:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from test_gunicorn import start_service, stop_service
+from support.service import start_service, stop_service
 
 ST = Path(sys.executable).with_name("st")
 TOKEN = "fuzz-token-7f3a"

@@ -4,50 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import requests
 
-from conftest import REPO, pids_in_group, wait_for
-
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_service(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    environment = dict(os.environ, HOST_RUNNER_BIND=f"127.0.0.1:{port}", HOST_RUNNER_DATA_DIR=str(tmp_path / "data"),
-                       **env)
-    log = open(tmp_path / "gunicorn.log", "ab")
-    process = subprocess.Popen(
-        [str(GUNICORN), "-c", "gunicorn.conf.py", "api.app:create_app()"],
-        cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{base}/health", timeout=1).json() == {"status": "ok"}
-        except requests.RequestException:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            return False
-
-    wait_for(healthy, timeout=30, what="gunicorn to answer")
-    return process, base
-
-
-def stop_service(process: subprocess.Popen) -> int:
-    process.send_signal(signal.SIGTERM)
-    return process.wait(timeout=40)
-
+from support.paths import REPO
+from support.processes import pids_in_group
+from support.service import GUNICORN, start_service, stop_service
+from support.waiting import wait_for
 
 def test_gunicorn_serves_tasks_end_to_end(tmp_path: Path):
     process, base = start_service(tmp_path, HOST_RUNNER_EXECUTOR="shell",

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import Runner, wait_for
 from host_runner.domain.callback_hosts import parse_allowed_hosts
 from host_runner.ops.config import DockerSettings
-from test_gunicorn import start_service, stop_service
+from support.runner import Runner
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 MIB = 1024 * 1024
 NEVER_MOUNT = "sandboxes may never mount"

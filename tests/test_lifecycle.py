@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Runner, pids_in_group, shell_runner, wait_for
+from support.processes import pids_in_group
+from support.runner import Runner, shell_runner
+from support.waiting import wait_for
 
 GRANDCHILDREN = 'echo started; sleep 1000 & sleep 1000 & sh -c "sleep 1000" & wait'
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, wait_for
-from test_gunicorn import GUNICORN, start_service, stop_service
+from support.paths import REPO
+from support.service import GUNICORN, start_service, stop_service
+from support.waiting import wait_for
 
 NOBODY = 65534
 SYSTEM_PYTHON = "/usr/bin/python3"  # readable by every user (unlike a venv or pyenv under /root)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Runner, shell_runner
+from support.runner import Runner, shell_runner
 
 
 @pytest.fixture

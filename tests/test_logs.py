@@ -6,18 +6,11 @@ from pathlib import Path
 
 import requests
 
-from conftest import shell_runner, wait_for
 from host_runner.client.api_client import Client
-from openapi_check import check_response
-from test_gunicorn import start_service, stop_service
-
-
-def validate(response: requests.Response, streamed: bool) -> None:
-    """requests' response hook for host_runner.client.api_client.Client: every answer must match the OpenAPI
-    document."""
-    request = response.request
-    check_response(request.method or "GET", request.path_url, None, response.status_code, response.headers,
-                   b"" if streamed else response.content, streamed=streamed)
+from support.openapi_check import validate
+from support.runner import shell_runner
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 
 def test_logs_from_an_offset_with_the_next_offset(make_runner):

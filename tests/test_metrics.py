@@ -6,7 +6,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Runner, shell_runner, wait_for
+from support.runner import Runner, shell_runner
+from support.waiting import wait_for
 
 
 def scrape(runner: Runner) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from api.openapi import OPERATIONS, openapi_document
-from conftest import shell_runner
-from openapi_check import UndocumentedResponse, check_response
+from support.openapi_check import UndocumentedResponse, check_response
+from support.runner import shell_runner
 
 
 def app_routes(app: Any) -> set[tuple[str, str]]:

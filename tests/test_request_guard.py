@@ -14,8 +14,10 @@ import pytest
 import requests
 
 from api.request_guard import allowed_host_names, host_name
-from conftest import CallbackReceiver, Runner, wait_for
-from test_gunicorn import start_service, stop_service
+from support.receivers import CallbackReceiver
+from support.runner import Runner
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 BODY = {"task_id": "t1", "run_id": "r1", "prompt": "hello"}
 

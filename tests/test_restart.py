@@ -7,7 +7,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from conftest import pids_in_group, shell_runner, wait_for
+from support.processes import pids_in_group
+from support.runner import shell_runner
+from support.waiting import wait_for
 
 
 def test_finished_tasks_survive_a_restart(runner):

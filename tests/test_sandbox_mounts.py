@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from conftest import Runner
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.sandbox_spec import SandboxSpec, check_again, parse_sandbox, protected_paths
 from host_runner.ops.config import DockerSettings
+from support.runner import Runner
 
 NEVER = "sandboxes may never mount"
 

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pids_in_group, shell_runner, wait_for
-from docker_support import docker_available, ensure_busybox_image, remove_containers, require_docker
-from test_docker import LABEL_INSTANCE, container_exists, containers_of
-from test_worktrees import isolated, make_repo, worktree_list
+from host_runner.sandbox.docker_cli import LABEL_INSTANCE
+from support.docker import (container_exists, containers_of, docker_available, ensure_busybox_image, remove_containers,
+                            require_docker)
+from support.git_repos import isolated, make_repo, worktree_list
+from support.processes import pids_in_group
+from support.runner import shell_runner
+from support.waiting import wait_for
 
 
 @pytest.mark.docker

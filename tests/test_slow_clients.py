@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import wait_for
 from host_runner.ops.config import ConfigError, load_config
-from test_gunicorn import start_service, stop_service
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 #: More than gunicorn.conf.py's 16 request threads.
 STALLED = 20

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import requests
 
-from conftest import CallbackReceiver, wait_for
 from host_runner.ops.runner_log import JsonFormatter, TextFormatter, bind_log_context, log_context
-from test_gunicorn import start_service, stop_service
+from support.receivers import CallbackReceiver
+from support.service import start_service, stop_service
+from support.waiting import wait_for
 
 SECRETS = ("api-secret-123", "cb-secret-789", "prompt-secret-456")
 

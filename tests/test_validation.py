@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Runner
+from support.runner import Runner
 
 
 def valid(tmp_path: Path, **changes):

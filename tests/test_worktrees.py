@@ -11,43 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CallbackReceiver, Runner, shell_runner, wait_for
 from host_runner.ops.config import load_config
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def make_repo(root: Path) -> Path:
-    """A repository with two commits on ``main`` (so that HEAD~1 is an older commit to put branches on)."""
-    root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    for key, value in (("user.name", "Test"), ("user.email", "test@example.com"), ("commit.gpgsign", "false")):
-        git(root, "config", key, value)
-    (root / "README.md").write_text("hello\n")
-    (root / "old.txt").write_text("old\n")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "initial")
-    (root / "src").mkdir()
-    (root / "src" / "app.py").write_text("print(1)\n")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "second")
-    return root
+from support.git_repos import git, isolated, make_repo, worktree_list
+from support.receivers import CallbackReceiver
+from support.runner import Runner, shell_runner
+from support.waiting import wait_for
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo")
-
-
-def isolated(repo: Path, path: Path | str, branch: object, **body: object) -> dict:
-    workspace = {"project_id": 1, "project_root": str(repo), "worktree_path": str(path), "git_branch": branch}
-    return {"execution_mode": "isolated-worktree", "workspace": workspace, **body}
-
-
-def worktree_list(repo: Path) -> str:
-    return git(repo, "worktree", "list", "--porcelain")
 
 
 def head(repo: Path, rev: str = "HEAD") -> str:

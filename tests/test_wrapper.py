@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pids_in_group, wait_for
 from host_runner.ops.config import Config, ConfigError
 from host_runner.run.process_group import PYTHON_WRAPPER, ProcessSpec, RunFiles, read_exit_status, spawn
 from host_runner.run.wrapper_build import build_native_wrapper, prepare_wrapper
+from support.processes import pids_in_group
+from support.waiting import wait_for
 
 
 @pytest.fixture(params=["python", "native"])

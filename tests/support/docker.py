@@ -1,6 +1,6 @@
 """Helpers for tests that need a local Docker engine (stdlib only; plain functions, no pytest plugin).
 
-    from docker_support import require_docker, ensure_busybox_image, remove_containers
+    from support.docker import require_docker, ensure_busybox_image, remove_containers
 
     def test_something():
         require_docker()                   # skip locally, fail under CI=true, when no engine answers
@@ -21,6 +21,9 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+
+__all__ = ["DEFAULT_IMAGE", "container_exists", "containers_of", "docker", "docker_available", "ensure_busybox_image",
+           "find_static_busybox", "remove_containers", "require_docker"]
 
 DEFAULT_IMAGE = "host-runner-test/busybox:1"
 
@@ -207,3 +210,25 @@ def remove_containers(label: str) -> list[str]:
     if ids:
         _docker("rm", "-f", *ids, timeout=60, check=False)
     return ids
+
+
+def docker(*args: str) -> subprocess.CompletedProcess[str]:
+    """``docker ARGS`` whatever its exit code: tests assert on the result themselves."""
+    return _docker(*args, check=False)
+
+
+def container_exists(container_id: str) -> bool:
+    """Whether the engine still has the container (running or not): what cancel and shutdown must remove."""
+    listed = docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"id={container_id}")
+    assert listed.returncode == 0, listed.stderr
+    return container_id in listed.stdout.split()
+
+
+def containers_of(instance_id: str) -> list[str]:
+    """The ids of every container the runner instance ``instance_id`` labelled as its own."""
+    # Imported here, not at the top, so that bench/ can use this module without the service on sys.path.
+    from host_runner.sandbox.docker_cli import LABEL_INSTANCE
+
+    listed = docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={LABEL_INSTANCE}={instance_id}")
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.split()

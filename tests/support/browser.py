@@ -15,13 +15,16 @@ from typing import Any
 
 import pytest
 
+from support.paths import REPO
+
+__all__ = ["ARTIFACTS", "require_browser", "save_screenshot", "start_browser", "stop_browser"]
+
 CHROMIUM = Path(os.environ.get("HOST_RUNNER_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("HOST_RUNNER_CHROMEDRIVER", "/usr/bin/chromedriver"))
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1400,1100")
-ARTIFACTS = Path(os.environ.get("HOST_RUNNER_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parent.parent / ".test-artifacts"))
+ARTIFACTS = Path(os.environ.get("HOST_RUNNER_TEST_ARTIFACTS", REPO / ".test-artifacts"))
 
 
 def require_browser() -> None:

@@ -1,8 +1,9 @@
 """Validates real responses against the OpenAPI document (api/openapi.py) with openapi-core.
 
-Every response the test-suite gets from a TestClient (conftest.Runner.client) or from a
-host_runner.client.api_client.Client built by the tests goes through :func:`check_response`; a response that the
-document does not describe (an undocumented path, status, header or field) fails the test that caused it.
+Every response the test-suite gets from a TestClient (support.runner.Runner.client) or from a
+host_runner.client.api_client.Client built by the tests (with :func:`validate` as its response hook) goes
+through :func:`check_response`; a response that the document does not describe (an undocumented path, status,
+header or field) fails the test that caused it.
 Only requests to paths the API does not have (404/405 from the router) are checked against the Error schema
 alone, since no document can list them.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import jsonschema
+import requests
 from openapi_core import OpenAPI
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.testing import MockRequest, MockResponse
@@ -22,13 +24,15 @@ from openapi_core.validation.response.exceptions import MissingData
 
 from api.openapi import openapi_document
 
+__all__ = ["UndocumentedResponse", "check_response", "validate"]
+
 DOCUMENT = openapi_document()
 SPEC = OpenAPI.from_dict(DOCUMENT)  # also validates the document itself as OpenAPI 3.1
 ERROR_SCHEMA = {**DOCUMENT["components"]["schemas"]["Error"]}
 
 
 class UndocumentedResponse(AssertionError):
-    pass
+    """A response the document does not describe (an AssertionError, so pytest reports it as a failed check)."""
 
 
 def check_response(method: str, path: str, query: Mapping[str, Any] | None, status: int,
@@ -60,6 +64,14 @@ def check_response(method: str, path: str, query: Mapping[str, Any] | None, stat
             f"{method.upper()} {path} answered {status} ({content_type}) against the document: {exc}\n"
             f"body: {body[:500]!r}"
         ) from None
+
+
+def validate(response: requests.Response, streamed: bool) -> None:
+    """requests' response hook for host_runner.client.api_client.Client: every answer must match the OpenAPI
+    document."""
+    request = response.request
+    check_response(request.method or "GET", request.path_url, None, response.status_code, response.headers,
+                   b"" if streamed else response.content, streamed=streamed)
 
 
 def _check_error_body(method: str, path: str, status: int, body: bytes) -> None:
