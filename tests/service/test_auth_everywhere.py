@@ -48,7 +48,7 @@ def test_the_document_lists_the_routes_we_expect_to_guard():
     assert {"/tasks", "/tasks/submit", "/tasks/x", "/tasks/x/cancel", "/tasks/x/logs", "/debug/actors",
             "/debug/threads", "/metrics", "/openapi.json"} <= paths
     # Public: /health, and the dashboard's static shell (a page and its assets without any data: a browser
-    # following a link cannot send a bearer header; tests/test_dashboard.py checks the shell holds no data).
+    # following a link cannot send a bearer header; tests/service/test_dashboard.py checks the shell holds no data).
     assert sorted((method, path) for method, path, public in ROUTES if public) == [
         ("GET", "/"), ("GET", "/health"), ("GET", "/ui"), ("GET", "/ui/x")]
 

@@ -1,7 +1,7 @@
 """The request guard over plain HTTP: which Host names, Origins and content types the API accepts.
 
-The browser's side of the same rules is tests/test_browser_attacks.py; here the requests are made by hand, as a
-program (or an attacker's script outside a browser) would."""
+The browser's side of the same rules is tests/service/test_browser_attacks.py; here the requests are made by
+hand, as a program (or an attacker's script outside a browser) would."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ directory containing one, and any path (symlink, ``..``) resolving to one. Also 
 spec (:func:`check_again`), which the launcher runs just before ``docker create``.
 
 The real-engine side (a source swapped for a symlink while the task is queued, and after a restart) is in
-tests/test_docker.py."""
+tests/sandbox/test_docker.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """GET /openapi.json: the document describes every route, and real responses validate against it.
 
-Every TestClient response in the suite is validated (conftest.ValidatingClient); here the document is
+Every TestClient response in the suite is validated (support.runner.ValidatingClient); here the document is
 compared with the app's routes, every operation is exercised once, and the checker is shown to reject what
 the document does not describe.
 """
@@ -86,7 +86,7 @@ def test_every_operation_answers_as_documented(make_runner, tmp_path: Path):
     call("GET", "/tasks/doc/logs", "/tasks/{task_id}/logs", 200, params={"follow": "true"})
     call("GET", "/tasks/none/logs", "/tasks/{task_id}/logs", 404)
     call("GET", "/tasks/doc/logs", "/tasks/{task_id}/logs", 422, params={"stream": "x"})
-    # Agent input (202s are checked by tests/test_agent.py, whose answers the ValidatingClient checks too).
+    # Agent input (202s are checked by tests/agent/test_agent.py, whose answers the ValidatingClient checks too).
     call("POST", "/tasks/doc/messages", "/tasks/{task_id}/messages", 409, json={"text": "hi"})  # a shell task
     call("POST", "/tasks/none/messages", "/tasks/{task_id}/messages", 404, json={"text": "hi"})
     call("POST", "/tasks/doc/messages", "/tasks/{task_id}/messages", 422, json={})
