@@ -25,7 +25,7 @@ bench: $(STAMP)
 SOAK_FUZZ_EXAMPLES ?= 1000
 SOAK_ARGS ?=
 soak: $(STAMP)
-	HOST_RUNNER_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest -q tests/test_fuzz_api.py
+	HOST_RUNNER_FUZZ_EXAMPLES=$(SOAK_FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest -q tests/service/test_fuzz_api.py
 	$(VENV)/bin/python bench/soak.py $(SOAK_ARGS)
 
 clean:

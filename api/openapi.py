@@ -3,7 +3,7 @@
 Adding an endpoint is one :class:`Operation` in :data:`OPERATIONS` (plus a schema in
 :data:`api.openapi_schemas.SCHEMAS` if its body is new). Every operation gets the errors every route can answer
 (401 with a token set, 403 and 415 from the request guard, 500) and, when it asks an actor, 503. The test-suite
-validates every response it sees against this document (tests/openapi_check.py), so an endpoint, field or
+validates every response it sees against this document (tests/support/openapi_check.py), so an endpoint, field or
 status code missing here fails the tests.
 """
 

@@ -1,5 +1,5 @@
 """The dashboard at 1,000 tasks: 1,000 finished mock tasks (each printed a 16 KiB prompt, so the output tails
-are not empty) on the real gunicorn service, the page open in headless Chromium (tests/browser_support.py).
+are not empty) on the real gunicorn service, the page open in headless Chromium (tests/support/browser.py).
 
 Prints and writes to bench/results/dashboard.json, over 20 polls:
 - the size and fetch time of what the page polls (GET /tasks?brief=true&limit=1000) next to the full list;
@@ -26,7 +26,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from browser_support import start_browser, stop_browser  # noqa: E402
+from support.browser import start_browser, stop_browser  # noqa: E402
 from service import REPO, service  # noqa: E402
 
 TASKS = 1000

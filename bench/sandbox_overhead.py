@@ -25,7 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from docker_support import ensure_busybox_image  # noqa: E402
+from support.docker import ensure_busybox_image  # noqa: E402
 from service import REPO, service  # noqa: E402
 
 ROUNDS = 10

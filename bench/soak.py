@@ -189,7 +189,7 @@ def plans(args: argparse.Namespace, rng: random.Random, scratch: Path, callback_
 
 def docker_image() -> str | None:
     try:
-        from docker_support import docker_available, ensure_busybox_image
+        from support.docker import docker_available, ensure_busybox_image
     except ImportError:
         return None
     return ensure_busybox_image() if docker_available() else None

@@ -18,7 +18,7 @@
  * outcome; the command gets default handlers back (posix_spawn resets caught signals). Exit status: the
  * command's, 128 + N when signal N ended it, 127 when it could not start.
  *
- * Keep this file and wrapper.py in step: tests/test_wrapper.py runs both against the same cases.
+ * Keep this file and wrapper.py in step: tests/run/test_wrapper.py runs both against the same cases.
  */
 #define _GNU_SOURCE
 #include <errno.h>
