@@ -57,7 +57,8 @@ from host_runner.executors import needs_group, speaks_agent_protocol
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields
 from host_runner.ops.stats import DURATION_BUCKETS, Histogram, seconds_between
-from host_runner.run.process_group import RunFiles, read_tail, signal_group, start_ticks
+from host_runner.run.process_group import RunFiles, read_tail, start_ticks
+from host_runner.run.stopping import signal_group
 from host_runner.workspace.admission import claims_for
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service import REPO, Service  # noqa: E402
 
 sys.path.insert(0, str(REPO))
-from host_runner.run.process_group import group_members  # noqa: E402
+from host_runner.run.stopping import group_members  # noqa: E402
 
 
 def main() -> None:

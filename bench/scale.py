@@ -22,7 +22,7 @@ from common import REPO, percentile, table, write_result  # noqa: E402
 from service import Service, rss_kib, threads_of  # noqa: E402
 
 sys.path.insert(0, str(REPO))
-from host_runner.run.process_group import group_members  # noqa: E402
+from host_runner.run.stopping import group_members  # noqa: E402
 
 TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 CLIENTS = 16

@@ -18,14 +18,12 @@ from host_runner.run.process_group import (
     ProcessSpec,
     RunFiles,
     Spawned,
-    group_alive,
     read_exit_status,
-    signal_group,
-    signal_tree,
     spawn,
     start_ticks,
 )
 from host_runner.run.reactor import Reactor, Timer
+from host_runner.run.stopping import group_alive, signal_group, signal_tree
 
 logger = logging.getLogger(__name__)
 

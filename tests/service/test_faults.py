@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from host_runner.run.process_group import group_alive
+from host_runner.run.stopping import group_alive
 from support.docker import ensure_busybox_image, require_docker
 from support.git_repos import make_repo
 from support.receivers import CallbackReceiver

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host_runner.run.process_group import group_members
+from host_runner.run.stopping import group_members
 
 __all__ = ["pids_in_group"]
 

@@ -15,7 +15,7 @@ from falcon import testing
 from actors.system import ActorSystem
 from api.app import create_api
 from host_runner.ops.config import Config
-from host_runner.run.process_group import group_alive
+from host_runner.run.stopping import group_alive
 from support.openapi_check import check_response
 from support.waiting import wait_for
 
