@@ -1,1 +1,23 @@
-"""pykka actors: the supervisor, one actor per running task, the callback sender and the reservation registry."""
+"""The pykka actors and the actor system's public face.
+
+- ``system``: starts the store, the reactor and the long-lived actors in a fixed order, stops them in reverse.
+- ``service``: **RunnerService**, the typed facade the HTTP API calls (submit, get, list, cancel, message, close,
+  logs, describe, stats); the only way in from outside the actors.
+- ``supervisor``: **SupervisorActor** (the queue, admission, recovery at start, the agent group queue).
+- ``task`` (+ ``task_messages``): one **TaskActor** per run (start, watch, cancel, timeout, end), composed with a
+  session: ``run_session`` (the default; ``Phase``, ``TaskServices``) or ``agent_session`` (**AgentSession**:
+  frames, messages, idle close; its actor is **AgentTaskActor**).
+- ``journal``: **Journal**, commits a transition with its callback events, then tells its listeners.
+- ``callback_sender``: **CallbackActor**, delivers the outbox (per-run order, lanes per receiver).
+- ``worktree_registry``: **WorktreeRegistryActor**, the owner of every reservation (lock paths, worktrees, branches).
+- ``base``: the actors' base class (explicit ``@handles`` dispatch, a raising ``tell`` never kills an actor);
+  ``messages``: what the actors say to each other; ``introspection``: /debug/actors and thread stacks.
+
+May import: every package of host_runner; never api. This ``__init__`` imports nothing (importing one actor module
+does not start or load the others).
+"""
+
+__all__ = [
+    "agent_session", "base", "callback_sender", "introspection", "journal", "messages", "run_session", "service",
+    "supervisor", "system", "task", "task_messages", "worktree_registry",
+]

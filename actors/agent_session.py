@@ -35,7 +35,7 @@ from host_runner.agent.frames import Frame, FrameEvent
 from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, write_run_log
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.record import utc_now
-from host_runner.domain.submission import agent_group
+from host_runner.domain.request import agent_group
 from host_runner.executors import executor_named
 from host_runner.ops.runner_log import task_fields
 from host_runner.run.process_group import ExitStatus

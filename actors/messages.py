@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from host_runner.domain.claims import Admission, Claim
 from host_runner.domain.record import TaskRecord
-from host_runner.domain.submission import TaskRequest
+from host_runner.domain.request import TaskRequest
 from host_runner.ops.stats import HistogramSnapshot
 
 

@@ -23,7 +23,7 @@ import pykka
 
 from actors.journal import Journal
 from host_runner.domain.record import TaskRecord
-from host_runner.domain.submission import TaskRequest
+from host_runner.domain.request import TaskRequest
 from host_runner.ops.config import Config
 from host_runner.run.process_group import ExitStatus, RunFiles
 from host_runner.run.reactor import Reactor

@@ -36,15 +36,16 @@ from actors.messages import (
 )
 from host_runner.domain.errors import Busy, Conflict, InputRefused, NotFound, ShuttingDown
 from host_runner.domain.record import TaskRecord
-from host_runner.domain.submission import TaskRequest, parse_task_request
+from host_runner.domain.request import TaskRequest
+from host_runner.domain.submission import parse_task_request
+from host_runner.modes import mode_of
 from host_runner.ops.config import Config
 from host_runner.run.process_group import RunFiles
 from host_runner.workspace.admission import admission_for
-from host_runner.modes import mode_of
 
 if TYPE_CHECKING:
     from actors.callback_sender import CallbackActor
-    from actors.registry import WorktreeRegistryActor
+    from actors.worktree_registry import WorktreeRegistryActor
     from actors.supervisor import SupervisorActor
 
 ASK_TIMEOUT_SECONDS = 30.0

@@ -45,14 +45,14 @@ from actors.messages import (
     SubmitResult,
     TaskEnded,
 )
-from actors.registry import WorktreeRegistryActor
+from actors.worktree_registry import WorktreeRegistryActor
 from actors.run_session import RunSession, SessionFactory, TaskServices
 from actors.task import TaskActor
 from host_runner.domain.claims import Admission
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import TaskRecord, utc_now
-from host_runner.domain.submission import TaskRequest, agent_group
+from host_runner.domain.request import TaskRequest, agent_group
 from host_runner.executors import needs_group, speaks_agent_protocol
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields

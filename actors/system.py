@@ -11,7 +11,7 @@ import pykka
 from actors.callback_sender import CallbackActor
 from actors.journal import Journal
 from actors.messages import PrepareShutdown
-from actors.registry import WorktreeRegistryActor
+from actors.worktree_registry import WorktreeRegistryActor
 from actors.service import RunnerService
 from actors.supervisor import SupervisorActor
 from actors.task import TaskServices

@@ -24,7 +24,7 @@ from actors.run_session import Conclusion, Phase, RunSession, SessionFactory, Ta
 from actors.task_messages import CleanedUp, Exited, KillNow, RetryRecord, Started, TimedOut
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import TaskRecord, utc_now
-from host_runner.domain.submission import TaskRequest
+from host_runner.domain.request import TaskRequest
 from host_runner.executors import executor_named
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import bind_log_context

@@ -1,6 +1,7 @@
 """host-runner: runs coding agents and commands on the host for orchestrators that live elsewhere.
 
-Subpackages by concern, each allowed to import only those listed before it (its __init__ says which):
+Subpackages by concern; imports go downwards only, and each package's __init__ lists exactly which others it
+may import (README "Architecture" shows them all):
 
 - domain: what a task is (submission, record, sandbox spec, claims, callback hosts, errors); pure
 - ops: running the service (settings, logs, statistics, permissions, API token)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host_runner.domain.submission import TaskRequest, agent_group
+from host_runner.domain.request import TaskRequest, agent_group
 from host_runner.ops.config import Config
 from host_runner.run.commands import LaunchError, build_process_spec
 from host_runner.run.process_group import ProcessSpec, RunFiles

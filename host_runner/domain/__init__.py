@@ -17,10 +17,10 @@ from host_runner.domain.claims import Admission, Claim, worktree_claims
 from host_runner.domain.errors import (
     Busy, Conflict, InputRefused, NotFound, ShuttingDown, StoreUnavailable, ValidationError,
 )
-from host_runner.domain.record import ACTIVE_STATUSES, STATUSES, TERMINAL_STATUSES, TaskRecord, utc_now
-from host_runner.domain.sandbox_spec import Mount, SandboxSpec, check_again, parse_sandbox
 from host_runner.domain.names import DEFAULT_EXECUTION_MODE, DEFAULT_EXECUTOR, EXECUTION_MODES, EXECUTORS
+from host_runner.domain.record import ACTIVE_STATUSES, STATUSES, TERMINAL_STATUSES, TaskRecord, utc_now
 from host_runner.domain.request import SubmitRules, TaskRequest, Workspace, agent_group
+from host_runner.domain.sandbox_spec import Mount, SandboxSpec, check_again, parse_sandbox
 from host_runner.domain.seams import ExecutorRules, ModeRules, executor_rules, mode_rules, register_executor, register_mode
 from host_runner.domain.submission import MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS, parse_task_request
 

@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from host_runner.domain.submission import TaskRequest
+from host_runner.domain.request import TaskRequest
 from host_runner.ops.config import SECRET_VARIABLES, Config
 from host_runner.run.process_group import ProcessSpec
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import TaskRecord
+from host_runner.domain.request import TaskRequest
 from host_runner.domain.sandbox_spec import SandboxSpec, check_again
-from host_runner.domain.submission import TaskRequest
 from host_runner.ops.config import Config
 from host_runner.run.commands import LaunchError
 from host_runner.run.launchers import Launched

@@ -28,7 +28,7 @@ from host_runner.domain.claims import Admission, Claim, worktree_claims
 from host_runner.domain.errors import Conflict
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import utc_now
-from host_runner.domain.submission import TaskRequest
+from host_runner.domain.request import TaskRequest
 from host_runner.run.process_group import RunFiles
 from host_runner.workspace import git
 from host_runner.workspace.interface import WorkspaceError

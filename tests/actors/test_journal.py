@@ -13,7 +13,7 @@ from actors.base import Actor, handles
 from actors.journal import Journal
 from actors.messages import CallbackQueued, Describe
 from host_runner.domain.record import TaskRecord, utc_now
-from host_runner.domain.submission import TaskRequest
+from host_runner.domain.request import TaskRequest
 from host_runner.store.sqlite import Store
 
 URL = "http://127.0.0.1:9/callback"

@@ -16,7 +16,7 @@ import pytest
 from host_runner.delivery.http import receiver_of
 from host_runner.delivery.retry import backoff_delay, classify
 from host_runner.domain.record import TaskRecord, utc_now
-from host_runner.domain.submission import TaskRequest
+from host_runner.domain.request import TaskRequest
 from host_runner.store.outbox import Delivery, headers_for, sign
 from host_runner.store.sqlite import Store
 
