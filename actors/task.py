@@ -156,8 +156,14 @@ class TaskActor(Actor):
                 text = "internal error while starting the task; see the runner log"
             self._end("failed", text, None)
             return
-        self.launcher = message.launcher
         launched = message.launched
+        if not self.adopt and self.cancel_message is not None:
+            # Canceled while starting (a slow hook, image pull or `docker create`): never released, so the
+            # command never runs; the wrapper exits at once and a container is removed.
+            message.launcher.stop(force=True)
+            self._end("canceled", self.cancel_message, None)
+            return
+        self.launcher = message.launcher
         if not self.adopt:
             prepared = self.workspace.record_fields() if self.workspace is not None else {}
             try:
@@ -179,7 +185,7 @@ class TaskActor(Actor):
         self.launcher.watch(self.tell_later(Exited()))
         self.arm_timeout(self.session.remaining_timeout(self._remaining_timeout()))
         self.session.on_running()
-        if self.cancel_message is not None:  # a cancel arrived while we were starting
+        if self.cancel_message is not None:  # a cancel arrived while an adopted run was being watched again
             self.terminate()
 
     def arm_timeout(self, delay: float) -> None:

@@ -103,6 +103,8 @@ class Spawned:
         try:
             if data:
                 os.write(self._go_fd, data)
+        except BrokenPipeError:
+            pass  # the wrapper is gone already (stopped before "go"): its exit tells the rest
         finally:
             os.close(self._go_fd)
             self._go_fd = None

@@ -14,8 +14,10 @@
  * 4. As a child subreaper, daemons the command forked that left the group (setsid) are re-parented here: once
  *    the command ended, TERM them, KILL those left after GRACE seconds, reap them, and only then exit.
  *
- * SIGTERM, SIGINT and SIGHUP are caught and ignored, so the wrapper outlives a group signal and records the
- * outcome; the command gets default handlers back (posix_spawn resets caught signals). Exit status: the
+ * If "launched" cannot be created, the command does not start (fail closed; the status file says why).
+ *
+ * SIGTERM, SIGINT and SIGHUP are caught and noted, so the wrapper outlives a group signal and records the
+ * outcome; one noted before the command started means it never starts (exit 125); the command gets default handlers back (posix_spawn resets caught signals). Exit status: the
  * command's, 128 + N when signal N ended it, 127 when it could not start.
  *
  * Keep this file and wrapper.py in step: tests/run/test_wrapper.py runs both against the same cases.
@@ -40,7 +42,10 @@
 
 extern char **environ;
 
-static void ignore(int signum) { (void)signum; }
+static volatile sig_atomic_t stopped = 0;
+
+/* Noted, not obeyed, once the command runs; before that, a stop means it never starts. */
+static void note(int signum) { stopped = signum; }
 
 /* Appends `text` to `out` as the body of a JSON string; control, quote, backslash and non-ASCII bytes are
  * escaped (\u00XX), so the file is valid ASCII JSON whatever the command name was. */
@@ -223,7 +228,8 @@ int main(int argc, char **argv) {
 
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = ignore;  /* a handler, not SIG_IGN: the command must not inherit "ignored" */
+    action.sa_handler = note;  /* a handler, not SIG_IGN: the command must not inherit "ignored" */
+    /* no SA_RESTART: a stop interrupts the read below, and the wrapper exits without running anything */
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, NULL);
     sigaction(SIGINT, &action, NULL);
@@ -233,22 +239,30 @@ int main(int argc, char **argv) {
     ssize_t got;
     do
         got = read(go_fd, &go, 1);
-    while (got < 0 && errno == EINTR);
+    while (got < 0 && errno == EINTR && !stopped);
     close(go_fd);
-    if (got != 1 || go != 'g')
+    if (got != 1 || go != 'g' || stopped)
         return NOT_STARTED;
 
     char launched[4096];
     const char *slash = strrchr(status_path, '/');
     int directory_length = slash ? (int)(slash - status_path) : 1;
     const char *directory = slash ? status_path : ".";
-    if (snprintf(launched, sizeof launched, "%.*s/launched", directory_length, directory) < (int)sizeof launched) {
-        int fd = open(launched, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            close(fd);
+    int fd = -1;
+    if (snprintf(launched, sizeof launched, "%.*s/launched", directory_length, directory) < (int)sizeof launched)
+        fd = open(launched, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        /* Fail closed: without it a restarted runner could not tell the command ran (it would run it twice). */
+        char message[256];
+        snprintf(message, sizeof message, "not started: cannot create its launched file: %s", strerror(errno));
+        record(status_path, NOT_STARTED, 0, message);
+        return NOT_STARTED;
     }
+    close(fd);
 
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  /* orphaned descendants become ours (step 4) */
+    if (stopped)
+        return NOT_STARTED;
 
     pid_t pid;
     int failure = posix_spawnp(&pid, command[0], NULL, NULL, command, environ);

@@ -17,12 +17,15 @@ with stdin, stdout and stderr already pointing at the run's files. Protocol:
    runner, which signals the group once the wrapper has exited.)
 
 Stopping signals are noted, not obeyed: the runner signals the whole group, so the command receives them
-directly, and the wrapper stays to record the outcome (SIGKILL still ends it; the runner knows why).
+directly, and the wrapper stays to record the outcome (SIGKILL still ends it; the runner knows why). One noted
+before the command started (before "go", or before the spawn) means it never starts: the wrapper exits 125.
+If ``launched`` cannot be created, the command does not start either (fail closed): the status file says why.
 Standard library only, no package imports: it must start fast and run whatever the runner's state.
 """
 
 import os
 import _signal as signal  # the C module: "signal" imports enum, ~5 ms of start-up
+import select
 import sys
 import time
 
@@ -135,19 +138,39 @@ def _stop_escaped(grace: float) -> None:
     _reap()
 
 
-def main(argv: list) -> int:
-    status_path, go_fd, grace, command = argv[1], int(argv[2]), float(argv[3]), argv[4:]
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda *_: None)  # a handler, not SIG_IGN: exec resets it for the command
+def _wait_for_go(go_fd: int, stopped: list) -> bytes:
+    """The byte the runner writes on GO_FD (b"" at EOF), or b"" as soon as a stopping signal was noted."""
+    go = b""
     try:
-        go = os.read(go_fd, 1)
+        while not stopped:
+            # select, not a bare read: a read interrupted by a signal is retried (PEP 475) and waits on.
+            if select.select([go_fd], [], [], 0.05)[0]:
+                go = os.read(go_fd, 1)
+                break
     except OSError:
         go = b""
     os.close(go_fd)
-    if go != b"g":
+    return go
+
+
+def main(argv: list) -> int:
+    status_path, go_fd, grace, command = argv[1], int(argv[2]), float(argv[3]), argv[4:]
+    stopped: list = []
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        # A handler, not SIG_IGN: exec resets it for the command. Noted: a stop before "go" means never start.
+        signal.signal(signum, lambda signum, _frame: stopped.append(signum))
+    go = _wait_for_go(go_fd, stopped)
+    if go != b"g" or stopped:
         return NOT_STARTED
-    os.close(os.open(os.path.join(os.path.dirname(status_path), "launched"), os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        os.close(os.open(os.path.join(os.path.dirname(status_path), "launched"), os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as exc:  # fail closed: without it a restarted runner could not tell the command ran
+        _record(status_path, {"exit_code": NOT_STARTED, "signal": None,
+                              "error": f"not started: cannot create its launched file: {exc.strerror or exc}"})
+        return NOT_STARTED
     _become_subreaper()
+    if stopped:
+        return NOT_STARTED
     try:
         pid = os.posix_spawnp(command[0], command, os.environ)
     except OSError as exc:

@@ -23,6 +23,14 @@ def wrapper(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     return (str(build_native_wrapper(tmp_path_factory.mktemp("bin"))),)
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (its SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
+
+
 def make_spec(tmp_path: Path, script: str) -> ProcessSpec:
     return ProcessSpec(argv=("sh", "-c", script), env=dict(os.environ), cwd=tmp_path)
 
@@ -36,6 +44,31 @@ def test_an_abandoned_wrapper_never_runs_its_command(tmp_path: Path, wrapper: tu
     assert not (tmp_path / "ran").exists()
     assert not files.launched.exists()
     assert read_exit_status(files.exit_status) is None
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_before_go_means_the_command_never_runs(tmp_path: Path, wrapper: tuple[str, ...], signum: int):
+    files = RunFiles(tmp_path / "run")
+    files.create()
+    spawned = spawn(make_spec(tmp_path, f"touch {tmp_path / 'ran'}"), files, wrapper)
+    wait_for(lambda: catches(spawned.popen.pid, signum))  # its handlers are in place: it waits for "go"
+    os.killpg(spawned.popen.pid, signum)  # a cancel that reaches the group before the runner released it
+    assert spawned.popen.wait(timeout=10) == 125  # it exits by itself, without waiting for "go" or EOF
+    spawned.release()  # too late, and harmless: nobody reads it any more
+    assert not (tmp_path / "ran").exists()
+    assert not files.launched.exists()
+
+
+def test_a_wrapper_that_cannot_create_launched_does_not_run_its_command(tmp_path: Path, wrapper: tuple[str, ...]):
+    files = RunFiles(tmp_path / "run")
+    files.create()
+    files.launched.mkdir()  # creating the file fails (as on a full or read-only disk)
+    spawned = spawn(make_spec(tmp_path, f"touch {tmp_path / 'ran'}"), files, wrapper)
+    spawned.release()
+    assert spawned.popen.wait(timeout=10) == 125
+    assert not (tmp_path / "ran").exists()
+    status = read_exit_status(files.exit_status)
+    assert status is not None and status.exit_code == 125 and "launched" in (status.error or "")
 
 
 def test_a_released_wrapper_runs_the_command_and_records_its_status(tmp_path: Path, wrapper: tuple[str, ...]):
