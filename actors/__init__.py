@@ -7,6 +7,8 @@
 - ``task`` (+ ``task_messages``): one **TaskActor** per run (start, watch, cancel, timeout, end), composed with a
   session: ``run_session`` (the default; ``Phase``, ``TaskServices``) or ``agent_session`` (**AgentSession**:
   frames, messages, idle close; its actor is **AgentTaskActor**).
+- ``preparing``: the "preparing" marker a run persists before its workspace is made, and the clean-up at start
+  of what a stopped runner left half-made.
 - ``journal``: **Journal**, commits a transition with its callback events, then tells its listeners.
 - ``callback_sender``: **CallbackActor**, delivers the outbox (per-run order, lanes per receiver).
 - ``worktree_registry``: **WorktreeRegistryActor**, the owner of every reservation (lock paths, worktrees, branches).
@@ -18,6 +20,6 @@ does not start or load the others).
 """
 
 __all__ = [
-    "agent_session", "base", "callback_sender", "introspection", "journal", "messages", "run_session", "service",
-    "supervisor", "system", "task", "task_messages", "worktree_registry",
+    "agent_session", "base", "callback_sender", "introspection", "journal", "messages", "preparing", "run_session",
+    "service", "supervisor", "system", "task", "task_messages", "worktree_registry",
 ]

@@ -25,11 +25,11 @@ from actors.journal import Journal
 from host_runner.domain.record import TaskRecord
 from host_runner.domain.request import TaskRequest
 from host_runner.ops.config import Config
-from host_runner.run.process_group import ExitStatus, RunFiles
+from host_runner.run.process_group import ExitStatus, RunFiles, signal_name
 from host_runner.run.reactor import Reactor
 from host_runner.store.sqlite import Store
 
-__all__ = ["Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "parse_utc"]
+__all__ = ["Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "describe_exit", "parse_utc"]
 
 #: Status, message and exit code of a run that ended.
 Conclusion = tuple[str, str, int | None]
@@ -38,6 +38,19 @@ Conclusion = tuple[str, str, int | None]
 def parse_utc(value: str) -> float:
     """A record's timestamp (``started_at``, ``last_output_at``) as seconds since the epoch."""
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def describe_exit(outcome: ExitStatus | None) -> tuple[str, str, int | None]:
+    """Status, message and exit code of a run that ended by itself."""
+    if outcome is None:
+        return "failed", "the process ended without recording an exit status", None
+    if outcome.error:
+        return "failed", outcome.error, outcome.exit_code
+    if outcome.exit_code == 0:
+        return "success", "completed", 0
+    if outcome.signal:
+        return "failed", f"killed by {signal_name(outcome.signal)}", outcome.exit_code
+    return "failed", f"exited with code {outcome.exit_code}", outcome.exit_code
 
 
 class Phase(enum.Enum):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections import Counter, deque
 from concurrent.futures import Future
 from dataclasses import replace
@@ -45,6 +46,7 @@ from actors.messages import (
     SubmitResult,
     TaskEnded,
 )
+from actors.preparing import PREPARING, discard_half_made
 from actors.worktree_registry import WorktreeRegistryActor
 from actors.run_session import RunSession, SessionFactory, TaskServices
 from actors.task import TaskActor
@@ -64,6 +66,8 @@ from host_runner.workspace.admission import claims_for
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]
+#: How long stopping waits for the TaskActors (in parallel); within ActorSystem.stop's own deadline.
+TASK_STOP_SECONDS = 10.0
 
 
 class SupervisorActor(Actor):
@@ -94,9 +98,14 @@ class SupervisorActor(Actor):
         self._admit()
 
     def on_stop(self) -> None:
-        # Stopping TaskActors leaves their processes running: a restarted runner re-adopts them.
-        for ref in list(self.running.values()):
-            ref.stop(block=True, timeout=10)
+        # Stopping TaskActors leaves their processes running: a restarted runner re-adopts them. All at once,
+        # with one deadline (each waits for a run being started, see STARTING_STOP_WAIT_SECONDS).
+        deadline = time.monotonic() + TASK_STOP_SECONDS
+        for key, stopped in [(key, ref.stop(block=False)) for key, ref in self.running.items()]:
+            try:
+                stopped.get(timeout=max(0.0, deadline - time.monotonic()))
+            except pykka.Timeout:
+                logger.error("the actor of task %s did not stop within %ss", key[0], TASK_STOP_SECONDS)
         self.running.clear()
 
     def _recover(self) -> None:
@@ -121,6 +130,9 @@ class SupervisorActor(Actor):
                                  started_at=None)
                 self.store.update(record)
             if record.status == "queued":
+                if PREPARING in record.extra:  # stopped while preparing: remove what it half-made
+                    record = discard_half_made(record, request)
+                    self.store.update(record)
                 self.queue.append(record.key)
                 self.queued_requests[record.key] = request
             else:

@@ -13,7 +13,7 @@ from actors.journal import Journal
 from actors.messages import PrepareShutdown
 from actors.worktree_registry import WorktreeRegistryActor
 from actors.service import RunnerService
-from actors.supervisor import SupervisorActor
+from actors.supervisor import TASK_STOP_SECONDS, SupervisorActor
 from actors.task import TaskServices
 from host_runner.modes import prepare_at_start
 from host_runner.ops.config import Config
@@ -23,6 +23,9 @@ from host_runner.run.wrapper_build import prepare_wrapper
 from host_runner.store.sqlite import Store
 
 logger = logging.getLogger(__name__)
+
+#: The whole stop, inside gunicorn's graceful timeout (30 s, gunicorn.conf.py).
+STOP_SECONDS = 25.0
 
 
 class ActorSystem:
@@ -74,21 +77,26 @@ class ActorSystem:
         By default (``HOST_RUNNER_SHUTDOWN=leave``) running task processes are left running for the next start to
         adopt; with ``cancel`` every active task is canceled first (groups killed, workspaces cleaned).
         """
+        deadline = time.monotonic() + STOP_SECONDS
         if self.supervisor is not None and self.supervisor.is_alive():
             try:
                 ending = self.supervisor.ask(PrepareShutdown(cancel=self.config.shutdown == "cancel"), timeout=10)
             except (pykka.Timeout, pykka.ActorDeadError):
-                logger.exception("the supervisor did not prepare for shutdown")
+                logger.error("the supervisor did not prepare for shutdown in time")
                 ending = []
-            deadline = time.monotonic() + self.config.kill_grace_seconds + 20
-            for event in ending:
-                event.wait(max(0.0, deadline - time.monotonic()))
+            for event in ending:  # canceled runs end; what is left of the deadline is for the actors
+                event.wait(max(0.0, deadline - TASK_STOP_SECONDS - 5 - time.monotonic()))
+        stopped = True
         for ref in (self.supervisor, self.callbacks, self.registry):
             if ref is not None and ref.is_alive():
-                ref.stop(block=True, timeout=15)
+                try:
+                    ref.stop(block=True, timeout=max(1.0, deadline - time.monotonic()))
+                except pykka.Timeout:
+                    logger.error("an actor did not stop in time; the store is left open")
+                    stopped = False
         if self.reactor is not None:
             self.reactor.stop()
-        if self.store is not None:
+        if self.store is not None and stopped:  # never closed under an actor that may still write
             self.store.close()
         self.supervisor = self.callbacks = self.registry = None
         self.service = None

@@ -13,6 +13,7 @@ supervisor (see :mod:`actors.run_session`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any
 
 from actors.base import Actor, handles
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
-from actors.run_session import Conclusion, Phase, RunSession, SessionFactory, TaskServices, parse_utc
+from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
+from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, describe_exit,
+                                parse_utc)
 from actors.task_messages import CleanedUp, Exited, KillNow, RetryRecord, Started, TimedOut
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import TaskRecord, utc_now
@@ -30,7 +33,7 @@ from host_runner.modes import mode_of
 from host_runner.ops.runner_log import bind_log_context
 from host_runner.run.commands import LaunchError
 from host_runner.run.launchers import Launcher
-from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
+from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, start_ticks
 from host_runner.run.reactor import Timer
 from host_runner.workspace.interface import Workspace, WorkspaceError
 
@@ -42,19 +45,6 @@ logger = logging.getLogger(__name__)
 #: Retrying the terminal record while the store cannot be written (a full disk): first and longest delay.
 RECORD_RETRY_FIRST_SECONDS = 0.5
 RECORD_RETRY_MAX_SECONDS = 10.0
-
-
-def describe_exit(outcome: ExitStatus | None) -> tuple[str, str, int | None]:
-    """Status, message and exit code of a run that ended by itself."""
-    if outcome is None:
-        return "failed", "the process ended without recording an exit status", None
-    if outcome.error:
-        return "failed", outcome.error, outcome.exit_code
-    if outcome.exit_code == 0:
-        return "success", "completed", 0
-    if outcome.signal:
-        return "failed", f"killed by {signal_name(outcome.signal)}", outcome.exit_code
-    return "failed", f"exited with code {outcome.exit_code}", outcome.exit_code
 
 
 class TaskActor(Actor):
@@ -78,6 +68,7 @@ class TaskActor(Actor):
         self.timeout_timer: Timer | None = None
         self.timeout_deadline = 0.0  # time.monotonic() value; may move later while its timer is pending
         self.wait_for_start: Callable[[float], Any] | None = None
+        self.abandoned = threading.Event()  # the runner stopped while preparing: the helper starts nothing more
         self.record_retry_delay = RECORD_RETRY_FIRST_SECONDS
         self.exit_outcome: ExitStatus | None = None
         self.session = session(self)  # last: it may read what is set above
@@ -87,14 +78,24 @@ class TaskActor(Actor):
     def on_start(self) -> None:
         # This thread serves this run only: every line it (and its helpers) logs is about this task.
         bind_log_context(task_id=self.record.task_id, run_id=self.record.run_id)
+        marked = None if self.adopt else with_marker(self.record, self.request)
+        if marked is not None:  # persisted before anything is made: the next start cleans up what a stop left
+            try:
+                self.commit(marked, events=())
+            except StoreUnavailable as exc:
+                self._end("failed", f"not started: {exc}", None)
+                return
         self.wait_for_start = self.in_background(self._prepare_and_start, self._started)
 
     def on_stop(self) -> None:
         """The runner is stopping. A running process is left running for the next runner to adopt; one being
         started right now is waited for and recorded as running, so that it is adopted, not started twice."""
         if self.phase is Phase.STARTING and self.wait_for_start is not None:
-            started = self.wait_for_start(60)
-            if started is not None:
+            started = self.wait_for_start(STARTING_STOP_WAIT_SECONDS)
+            if started is None:  # still preparing: left to the next start, which cleans up and queues it again
+                self.abandoned.set()
+                logger.info("task %s was still being prepared; the next start queues it again", self.record.task_id)
+            else:
                 self._on_started(started)
         self.session.on_stop()
 
@@ -113,6 +114,8 @@ class TaskActor(Actor):
         try:
             workspace = self._workspace()
             launcher = self._make_launcher(workspace)
+            if self.abandoned.is_set():  # the runner stopped meanwhile: start nothing it could not watch
+                raise LaunchError("not started: the runner stopped while preparing the run")
             return Started(workspace, launcher, launcher.start(), None)
         except Exception as exc:
             return Started(workspace, None, None, exc)
@@ -170,7 +173,7 @@ class TaskActor(Actor):
                 self.transition(
                     status="running", message="running", started_at=utc_now(), pid=launched.pid,
                     pid_start_ticks=launched.pid_start_ticks, container_id=launched.container_id,
-                    extra={**self.record.extra, **prepared},
+                    extra={**without_marker(self.record.extra), **prepared},
                 )
             except StoreUnavailable as exc:
                 # Not released, so the command never runs: a run the store does not know of must not exist.
@@ -308,7 +311,7 @@ class TaskActor(Actor):
             self.transition(
                 status=message.status, message=message.message, exit_code=message.exit_code,
                 finished_at=utc_now(), stdout=read_tail(self.files.stdout), stderr=read_tail(self.files.stderr),
-                extra={**self.record.extra, **message.fields},
+                extra={**without_marker(self.record.extra), **message.fields},
             )
         except StoreUnavailable as exc:
             # Nothing is lost: the end stays in memory (the slot stays taken) and is written once it can be.

@@ -66,6 +66,15 @@ class ExecutionMode(ABC):
                   prepared: Mapping[str, Any] | None = None) -> interface.Workspace:
         """The workspace of a run. ``prepared`` are the fields an earlier prepare recorded (an adopted run)."""
 
+    def half_made(self, request: TaskRequest) -> dict[str, Any]:
+        """What preparing a run may create outside the run directory (persisted before it is created, so that a
+        runner stopped halfway can remove it at its next start); empty when nothing."""
+        return {}
+
+    def discard_half_made(self, request: TaskRequest, files: RunFiles, marker: Mapping[str, Any]) -> str | None:
+        """At start, for a run whose preparation never finished: remove what ``marker`` names; say what was done."""
+        return None
+
     def pinned_executor(self, request: TaskRequest, default: str) -> str:
         """The executor recorded with the task at submission (kept across restarts whatever the default becomes)."""
         return request.executor or default

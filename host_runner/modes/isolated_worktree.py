@@ -3,6 +3,7 @@ and removed after it (its work saved on the branch)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,14 @@ class IsolatedWorktree(ExecutionMode):
     def workspace(self, request: TaskRequest, files: RunFiles, *, cleanup_worktree: bool = True,
                   prepared: Mapping[str, Any] | None = None) -> WorktreeWorkspace:
         return WorktreeWorkspace(request, files, cleanup_enabled=cleanup_worktree, prepared=prepared)
+
+    def half_made(self, request: TaskRequest) -> dict[str, Any]:
+        workspace = request.workspace
+        assert workspace is not None and workspace.worktree_path
+        return {"worktree_path": os.path.realpath(workspace.worktree_path), "git_branch": workspace.git_branch}
+
+    def discard_half_made(self, request: TaskRequest, files: RunFiles, marker: Mapping[str, Any]) -> str | None:
+        return WorktreeWorkspace(request, files).discard_unfinished()
 
 
 MODE = IsolatedWorktree()

@@ -235,6 +235,24 @@ class WorktreeWorkspace:
             self._log(f"rolling back the failed worktree add failed: {exc.message}")
             logger.warning("could not roll back the failed worktree add at %s: %s", self.path, exc.message)
 
+    def discard_unfinished(self) -> str | None:
+        """At start, for a run stopped while its worktree was being made: remove the worktree git registered at
+        our path (the claims kept anybody else off it), so that the run can be prepared again. Never raises."""
+        try:
+            with git.repository_lock(git.common_dir(self.project_root)):
+                if not self._registered():
+                    git.run_git(["worktree", "prune"], cwd=self.project_root, check=False)
+                    return None
+                args = ["worktree", "remove", "--force", "--", self.path]
+                self._log_result(args, git.run_git(args, cwd=self.project_root, timeout=git.SLOW_TIMEOUT,
+                                                   check=False))
+                git.run_git(["worktree", "prune"], cwd=self.project_root, check=False)
+        except git.GitError as exc:
+            logger.warning("could not remove the half-made worktree %s: %s", self.path, exc.message)
+            return f"could not remove the half-made worktree {self.path}: {exc.message}"
+        self._log(f"removed the half-made worktree {self.path} (the runner stopped while preparing it)")
+        return f"removed the half-made worktree {self.path}"
+
     def record_fields(self) -> dict[str, Any]:
         """What the task record keeps once the worktree exists (persisted when the task starts running)."""
         if not self.created:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from host_runner.ops.config import DockerSettings
-from host_runner.sandbox.docker_cli import LABEL_INSTANCE
-from support.docker import containers_of, docker_available, ensure_busybox_image, remove_containers, require_docker
+from support.docker import containers_of, ensure_busybox_image, own_instance_id, require_docker
 from support.receivers import CallbackReceiver
 from support.waiting import wait_for
 
@@ -24,10 +22,8 @@ CREATE_SECONDS = 2
 
 @pytest.fixture
 def instance_id() -> Iterator[str]:
-    instance = f"test-{uuid.uuid4().hex[:12]}"
-    yield instance
-    if docker_available():
-        remove_containers(f"{LABEL_INSTANCE}={instance}")
+    """A runner instance id of this test's own; every container carrying it is removed afterwards."""
+    yield from own_instance_id()
 
 
 @pytest.mark.docker

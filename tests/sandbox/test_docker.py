@@ -11,7 +11,6 @@ import json
 import os
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ import pytest
 from host_runner.domain.sandbox_spec import Mount, SandboxSpec
 from host_runner.ops.config import ConfigError, DockerSettings, load_config
 from host_runner.sandbox.docker_cli import LABEL_INSTANCE, LABEL_RUN, LABEL_TASK, create_args, mount_option
-from support.docker import (container_exists, containers_of, docker, docker_available, ensure_busybox_image,
-                            remove_containers, require_docker)
+from support.docker import (container_exists, containers_of, docker, ensure_busybox_image,
+                            own_instance_id, remove_containers, require_docker)
 from support.processes import pids_in_group
 from support.runner import Runner
 from support.waiting import wait_for
@@ -62,10 +61,7 @@ def image() -> str:
 @pytest.fixture
 def instance_id() -> Iterator[str]:
     """A runner instance id of this test's own; every container carrying it is removed afterwards."""
-    instance = f"test-{uuid.uuid4().hex[:12]}"
-    yield instance
-    if docker_available():
-        remove_containers(f"{LABEL_INSTANCE}={instance}")
+    yield from own_instance_id()
 
 
 @pytest.fixture

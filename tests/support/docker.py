@@ -20,10 +20,12 @@ import struct
 import subprocess
 import tempfile
 import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["DEFAULT_IMAGE", "container_exists", "containers_of", "docker", "docker_available", "ensure_busybox_image",
-           "find_static_busybox", "remove_containers", "require_docker"]
+           "find_static_busybox", "own_instance_id", "remove_containers", "require_docker"]
 
 DEFAULT_IMAGE = "host-runner-test/busybox:1"
 
@@ -232,3 +234,14 @@ def containers_of(instance_id: str) -> list[str]:
     listed = docker("ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={LABEL_INSTANCE}={instance_id}")
     assert listed.returncode == 0, listed.stderr
     return listed.stdout.split()
+
+
+def own_instance_id() -> Iterator[str]:
+    """For a fixture (``yield from``): a runner instance id of the test's own; every container carrying it is
+    removed afterwards."""
+    from host_runner.sandbox.docker_cli import LABEL_INSTANCE  # here: bench/ uses this module without the service
+
+    instance = f"test-{uuid.uuid4().hex[:12]}"
+    yield instance
+    if docker_available():
+        remove_containers(f"{LABEL_INSTANCE}={instance}")
