@@ -24,6 +24,7 @@ from actors.messages import (
     AgentInputResult,
     CancelResult,
     CancelTask,
+    CheckClaims,
     CheckSubmit,
     Describe,
     GetStats,
@@ -41,7 +42,7 @@ from host_runner.domain.submission import parse_task_request
 from host_runner.modes import mode_of
 from host_runner.ops.config import Config
 from host_runner.run.process_group import RunFiles
-from host_runner.workspace.admission import admission_for
+from host_runner.workspace.admission import admission_for, claims_for
 
 if TYPE_CHECKING:
     from actors.callback_sender import CallbackActor
@@ -117,10 +118,10 @@ class RunnerService:
         self.ask_timeout = ask_timeout
 
     # --- asking ------------------------------------------------------------------------------------------------
-    def _ask(self, message: Any) -> Any:
-        """Ask the supervisor: 'no answer in time' becomes :class:`Busy` rather than a hung caller."""
+    def _ask(self, message: Any, actor: pykka.ActorRef[Any] | None = None) -> Any:
+        """Ask the supervisor (or ``actor``): 'no answer in time' becomes :class:`Busy` rather than a hung caller."""
         try:
-            return self.supervisor.ask(message, timeout=self.ask_timeout)
+            return (actor or self.supervisor).ask(message, timeout=self.ask_timeout)
         except pykka.Timeout:
             raise Busy("the runner is too busy to answer; try again") from None
         except pykka.ActorDeadError:
@@ -134,6 +135,7 @@ class RunnerService:
         existing = self._known_retry(request)
         if existing is not None:
             return SubmitResult(existing, created=False)
+        self._refuse_held_claims(request)
         admission = admission_for(request)  # may ask git: here in the caller's thread, not in an actor
         result: SubmitResult = self._ask(Submit(request, admission))
         return result
@@ -146,6 +148,14 @@ class RunnerService:
             return None
         existing: TaskRecord | None = self._ask(CheckSubmit(request))
         return existing
+
+    def _refuse_held_claims(self, request: TaskRequest) -> None:
+        """Before the world is inspected: a path or branch an active task holds is a Conflict naming it (409,
+        which clients retry), even when that task's worktree now fills the path (which admission refuses, 422)."""
+        if self.registry is None or not mode_of(request).checks_retry_before_admission:
+            return
+        claims = claims_for(request)  # may ask git: here in the caller's thread
+        self._ask(CheckClaims(claims), self.registry)
 
     # --- reads -------------------------------------------------------------------------------------------------
     def get(self, task_id: str, run_id: str | None = None) -> TaskRecord:
