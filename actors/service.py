@@ -46,6 +46,7 @@ from host_runner.workspace.admission import admission_for, claims_for
 
 if TYPE_CHECKING:
     from actors.callback_sender import CallbackActor
+    from actors.retention import RetentionActor
     from actors.worktree_registry import WorktreeRegistryActor
     from actors.supervisor import SupervisorActor
 
@@ -98,6 +99,8 @@ class RunnerStats:
     callbacks: dict[str, Any] | None
     has_callbacks: bool
     actors: dict[str, int]
+    #: The RetentionActor's counts (pruned runs and callback events), None when it did not answer.
+    retention: dict[str, Any] | None = None
 
 
 class RunnerService:
@@ -110,11 +113,13 @@ class RunnerService:
     def __init__(self, supervisor: pykka.ActorRef[SupervisorActor], config: Config, *,
                  registry: pykka.ActorRef[WorktreeRegistryActor] | None = None,
                  callbacks: pykka.ActorRef[CallbackActor] | None = None,
+                 retention: pykka.ActorRef[RetentionActor] | None = None,
                  ask_timeout: float = ASK_TIMEOUT_SECONDS) -> None:
         self.supervisor = supervisor
         self.config = config
         self.registry = registry
         self.callbacks = callbacks
+        self.retention = retention
         self.ask_timeout = ask_timeout
 
     # --- asking ------------------------------------------------------------------------------------------------
@@ -241,17 +246,15 @@ class RunnerService:
         )
 
     def stats(self, timeout: float) -> RunnerStats:
-        """The supervisor's stats and the callback sender's state, both asked at once with one deadline."""
-        futures: dict[str, pykka.Future[Any] | None] = {"supervisor": None, "callbacks": None}
-        try:
-            futures["supervisor"] = self.supervisor.ask(GetStats(), block=False)
-        except pykka.ActorDeadError:
-            pass
-        if self.callbacks is not None:
+        """The supervisor's stats, the callback sender's and the retention actor's state, asked at once with one
+        deadline."""
+        futures: dict[str, pykka.Future[Any] | None] = {}
+        for name, ref, message in (("supervisor", self.supervisor, GetStats()), ("callbacks", self.callbacks,
+                                   Describe()), ("retention", self.retention, Describe())):
             try:
-                futures["callbacks"] = self.callbacks.ask(Describe(), block=False)
+                futures[name] = ref.ask(message, block=False) if ref is not None else None
             except pykka.ActorDeadError:
-                pass
+                futures[name] = None
         deadline = time.monotonic() + timeout
         answers: dict[str, Any] = {}
         for name, future in futures.items():
@@ -263,7 +266,7 @@ class RunnerService:
                 pass
         actors = Counter(ref.actor_class.__name__ for ref in pykka.ActorRegistry.get_all())
         return RunnerStats(answers.get("supervisor"), answers.get("callbacks"), self.callbacks is not None,
-                           dict(sorted(actors.items())))
+                           dict(sorted(actors.items())), answers.get("retention"))
 
 
 def _state_of(reports: list[ActorReport], ref: pykka.ActorRef[Any] | None, class_name: str) -> dict[str, Any] | None:

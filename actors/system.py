@@ -11,6 +11,7 @@ import pykka
 from actors.callback_sender import CallbackActor
 from actors.journal import Journal
 from actors.messages import PrepareShutdown
+from actors.retention import RetentionActor
 from actors.worktree_registry import WorktreeRegistryActor
 from actors.service import RunnerService
 from actors.supervisor import SupervisorActor
@@ -36,6 +37,7 @@ class ActorSystem:
         self.reactor: Reactor | None = None
         self.registry: pykka.ActorRef[WorktreeRegistryActor] | None = None
         self.callbacks: pykka.ActorRef[CallbackActor] | None = None
+        self.retention: pykka.ActorRef[RetentionActor] | None = None
         self.supervisor: pykka.ActorRef[SupervisorActor] | None = None
         self.service: RunnerService | None = None
 
@@ -64,7 +66,9 @@ class ActorSystem:
             journal=journal, environment=self.environment,
         )
         self.supervisor = SupervisorActor.start(services, self.registry)
-        self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks)
+        self.retention = RetentionActor.start(self.config, self.store, self.reactor)
+        self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks,
+                                     retention=self.retention)
         logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d", self.config.executor,
                     self.config.data_dir, self.config.max_concurrency)
 
@@ -83,14 +87,14 @@ class ActorSystem:
             deadline = time.monotonic() + self.config.kill_grace_seconds + 20
             for event in ending:
                 event.wait(max(0.0, deadline - time.monotonic()))
-        for ref in (self.supervisor, self.callbacks, self.registry):
+        for ref in (self.retention, self.supervisor, self.callbacks, self.registry):
             if ref is not None and ref.is_alive():
                 ref.stop(block=True, timeout=15)
         if self.reactor is not None:
             self.reactor.stop()
         if self.store is not None:
             self.store.close()
-        self.supervisor = self.callbacks = self.registry = None
+        self.supervisor = self.callbacks = self.registry = self.retention = None
         self.service = None
         self.reactor = self.store = None
         logger.info("host-runner stopped")
