@@ -354,14 +354,16 @@ class Store:
 
     # --- retention (host_runner.store.retention decides what, actors.retention when) ---------------------
     def prunable_runs(self, ended_before: str, keep_newest: int, limit: int) -> list[tuple[str, str]]:
-        """Up to ``limit`` finished runs, oldest first, that ended before ``ended_before`` or are beyond the
-        newest ``keep_newest`` finished runs, and have no pending callback event."""
+        """Up to ``limit`` finished runs, the earliest ended first, that ended before ``ended_before`` or are
+        beyond the ``keep_newest`` last ended (by end, so a long run that just ended is among the newest), and
+        have no pending callback event."""
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)
         rows = self._query(
             "SELECT task_id, run_id FROM (SELECT seq, task_id, run_id, COALESCE(finished_at, updated_at) AS ended, "
-            f"ROW_NUMBER() OVER (ORDER BY seq DESC) AS newer FROM runs WHERE status NOT IN ({marks})) AS f "
+            f"ROW_NUMBER() OVER (ORDER BY COALESCE(finished_at, updated_at) DESC, seq DESC) AS newer FROM runs "
+            f"WHERE status NOT IN ({marks})) AS f "
             "WHERE (ended < ? OR newer > ?) AND NOT EXISTS (SELECT 1 FROM callback_events e WHERE e.state = ? "
-            "AND e.task_id = f.task_id AND e.run_id = f.run_id) ORDER BY seq LIMIT ?",
+            "AND e.task_id = f.task_id AND e.run_id = f.run_id) ORDER BY ended, seq LIMIT ?",
             (*sorted(ACTIVE_STATUSES), ended_before, keep_newest, PENDING, limit),
         )
         return [(row[0], row[1]) for row in rows]

@@ -97,3 +97,20 @@ def test_runs_pruned_while_stopped_go_at_start(make_runner, tmp_path: Path):
     wait_for(lambda: status_code(restarted, "s0") == 404 and status_code(restarted, "s1") == 404, 15,
              what="the start's sweep")
     assert status_code(restarted, "s2") == 200
+
+
+def test_the_count_bound_ranks_runs_by_their_end_so_a_long_run_that_just_ended_stays(make_runner, tmp_path: Path):
+    go = tmp_path / "go"
+    runner = shell_runner(make_runner, f'if [ "$HOST_RUNNER_PROMPT" = long ]; then while [ ! -e {go} ]; do '
+                                       'sleep 0.05; done; fi; echo out-$HOST_RUNNER_PROMPT', retention_max_runs=2)
+    assert runner.submit(task_id="long", prompt="long").status_code == 202  # submitted first, ends last
+    runner.wait_status("long", "running")
+    for index in range(3):
+        runner.submit(task_id=f"e{index}", prompt=str(index))
+        runner.wait_status(f"e{index}")
+    wait_for(lambda: status_code(runner, "e0") == 404, 15, what="e0 to be pruned")
+    go.touch()
+    runner.wait_status("long")
+    wait_for(lambda: status_code(runner, "e1") == 404, 15, what="e1 to be pruned")
+    assert runner.get("long")["stdout"].strip() == "out-long"
+    assert status_code(runner, "e2") == 200
