@@ -148,6 +148,15 @@ class AgentInput:
 
 # --- to the WorktreeRegistryActor -------------------------------------------------------------------------
 @dataclass(frozen=True)
+class CheckClaims:
+    """ask → None; raises :class:`host_runner.domain.errors.Conflict` naming the holder when a held claim
+    collides. Records nothing (:class:`Reserve` does, and checks again): asked before the world is inspected,
+    so that a path filled by an active task's worktree is answered as that task's (409), not as a full path."""
+
+    claims: tuple[Claim, ...]
+
+
+@dataclass(frozen=True)
 class Reserve:
     """ask → None; raises :class:`host_runner.domain.errors.Conflict` naming the holder."""
 

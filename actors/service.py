@@ -24,6 +24,7 @@ from actors.messages import (
     AgentInputResult,
     CancelResult,
     CancelTask,
+    CheckClaims,
     CheckSubmit,
     Describe,
     GetStats,
@@ -41,10 +42,11 @@ from host_runner.domain.submission import parse_task_request
 from host_runner.modes import mode_of
 from host_runner.ops.config import Config
 from host_runner.run.process_group import RunFiles
-from host_runner.workspace.admission import admission_for
+from host_runner.workspace.admission import admission_for, claims_for
 
 if TYPE_CHECKING:
     from actors.callback_sender import CallbackActor
+    from actors.retention import RetentionActor
     from actors.worktree_registry import WorktreeRegistryActor
     from actors.supervisor import SupervisorActor
 
@@ -97,6 +99,8 @@ class RunnerStats:
     callbacks: dict[str, Any] | None
     has_callbacks: bool
     actors: dict[str, int]
+    #: The RetentionActor's counts (pruned runs and callback events), None when it did not answer.
+    retention: dict[str, Any] | None = None
 
 
 class RunnerService:
@@ -109,18 +113,20 @@ class RunnerService:
     def __init__(self, supervisor: pykka.ActorRef[SupervisorActor], config: Config, *,
                  registry: pykka.ActorRef[WorktreeRegistryActor] | None = None,
                  callbacks: pykka.ActorRef[CallbackActor] | None = None,
+                 retention: pykka.ActorRef[RetentionActor] | None = None,
                  ask_timeout: float = ASK_TIMEOUT_SECONDS) -> None:
         self.supervisor = supervisor
         self.config = config
         self.registry = registry
         self.callbacks = callbacks
+        self.retention = retention
         self.ask_timeout = ask_timeout
 
     # --- asking ------------------------------------------------------------------------------------------------
-    def _ask(self, message: Any) -> Any:
-        """Ask the supervisor: 'no answer in time' becomes :class:`Busy` rather than a hung caller."""
+    def _ask(self, message: Any, actor: pykka.ActorRef[Any] | None = None) -> Any:
+        """Ask the supervisor (or ``actor``): 'no answer in time' becomes :class:`Busy` rather than a hung caller."""
         try:
-            return self.supervisor.ask(message, timeout=self.ask_timeout)
+            return (actor or self.supervisor).ask(message, timeout=self.ask_timeout)
         except pykka.Timeout:
             raise Busy("the runner is too busy to answer; try again") from None
         except pykka.ActorDeadError:
@@ -134,6 +140,7 @@ class RunnerService:
         existing = self._known_retry(request)
         if existing is not None:
             return SubmitResult(existing, created=False)
+        self._refuse_held_claims(request)
         admission = admission_for(request)  # may ask git: here in the caller's thread, not in an actor
         result: SubmitResult = self._ask(Submit(request, admission))
         return result
@@ -146,6 +153,14 @@ class RunnerService:
             return None
         existing: TaskRecord | None = self._ask(CheckSubmit(request))
         return existing
+
+    def _refuse_held_claims(self, request: TaskRequest) -> None:
+        """Before the world is inspected: a path or branch an active task holds is a Conflict naming it (409,
+        which clients retry), even when that task's worktree now fills the path (which admission refuses, 422)."""
+        if self.registry is None or not mode_of(request).checks_retry_before_admission:
+            return
+        claims = claims_for(request)  # may ask git: here in the caller's thread
+        self._ask(CheckClaims(claims), self.registry)
 
     # --- reads -------------------------------------------------------------------------------------------------
     def get(self, task_id: str, run_id: str | None = None) -> TaskRecord:
@@ -231,17 +246,15 @@ class RunnerService:
         )
 
     def stats(self, timeout: float) -> RunnerStats:
-        """The supervisor's stats and the callback sender's state, both asked at once with one deadline."""
-        futures: dict[str, pykka.Future[Any] | None] = {"supervisor": None, "callbacks": None}
-        try:
-            futures["supervisor"] = self.supervisor.ask(GetStats(), block=False)
-        except pykka.ActorDeadError:
-            pass
-        if self.callbacks is not None:
+        """The supervisor's stats, the callback sender's and the retention actor's state, asked at once with one
+        deadline."""
+        futures: dict[str, pykka.Future[Any] | None] = {}
+        for name, ref, message in (("supervisor", self.supervisor, GetStats()), ("callbacks", self.callbacks,
+                                   Describe()), ("retention", self.retention, Describe())):
             try:
-                futures["callbacks"] = self.callbacks.ask(Describe(), block=False)
+                futures[name] = ref.ask(message, block=False) if ref is not None else None
             except pykka.ActorDeadError:
-                pass
+                futures[name] = None
         deadline = time.monotonic() + timeout
         answers: dict[str, Any] = {}
         for name, future in futures.items():
@@ -253,7 +266,7 @@ class RunnerService:
                 pass
         actors = Counter(ref.actor_class.__name__ for ref in pykka.ActorRegistry.get_all())
         return RunnerStats(answers.get("supervisor"), answers.get("callbacks"), self.callbacks is not None,
-                           dict(sorted(actors.items())))
+                           dict(sorted(actors.items())), answers.get("retention"))
 
 
 def _state_of(reports: list[ActorReport], ref: pykka.ActorRef[Any] | None, class_name: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import pykka
 from actors.callback_sender import CallbackActor
 from actors.journal import Journal
 from actors.messages import PrepareShutdown
+from actors.retention import RetentionActor
 from actors.worktree_registry import WorktreeRegistryActor
 from actors.service import RunnerService
 from actors.supervisor import TASK_STOP_SECONDS, SupervisorActor
@@ -39,6 +40,7 @@ class ActorSystem:
         self.reactor: Reactor | None = None
         self.registry: pykka.ActorRef[WorktreeRegistryActor] | None = None
         self.callbacks: pykka.ActorRef[CallbackActor] | None = None
+        self.retention: pykka.ActorRef[RetentionActor] | None = None
         self.supervisor: pykka.ActorRef[SupervisorActor] | None = None
         self.service: RunnerService | None = None
 
@@ -67,7 +69,9 @@ class ActorSystem:
             journal=journal, environment=self.environment,
         )
         self.supervisor = SupervisorActor.start(services, self.registry)
-        self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks)
+        self.retention = RetentionActor.start(self.config, self.store, self.reactor)
+        self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks,
+                                     retention=self.retention)
         logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d", self.config.executor,
                     self.config.data_dir, self.config.max_concurrency)
 
@@ -87,7 +91,7 @@ class ActorSystem:
             for event in ending:  # canceled runs end; what is left of the deadline is for the actors
                 event.wait(max(0.0, deadline - TASK_STOP_SECONDS - 5 - time.monotonic()))
         stopped = True
-        for ref in (self.supervisor, self.callbacks, self.registry):
+        for ref in (self.retention, self.supervisor, self.callbacks, self.registry):
             if ref is not None and ref.is_alive():
                 try:
                     ref.stop(block=True, timeout=max(1.0, deadline - time.monotonic()))
@@ -98,7 +102,7 @@ class ActorSystem:
             self.reactor.stop()
         if self.store is not None and stopped:  # never closed under an actor that may still write
             self.store.close()
-        self.supervisor = self.callbacks = self.registry = None
+        self.supervisor = self.callbacks = self.registry = self.retention = None
         self.service = None
         self.reactor = self.store = None
         logger.info("host-runner stopped")

@@ -11,7 +11,7 @@ import logging
 import os
 
 from actors.base import Actor, handles
-from actors.messages import Release, Reservations, Reserve
+from actors.messages import CheckClaims, Release, Reservations, Reserve
 from host_runner.domain.claims import Claim
 from host_runner.domain.errors import Conflict
 
@@ -45,10 +45,21 @@ class WorktreeRegistryActor(Actor):
 
     @handles(Reserve, asked=True)
     def on_reserve(self, message: Reserve) -> None:
+        self._refuse_collisions(message.claims, message.owner)
+        if message.verify is not None:
+            message.verify()  # checks a snapshot taken by the sender: no git call in this actor
+        if message.claims:
+            self._claims[message.owner] = self._claims.get(message.owner, ()) + message.claims
+
+    @handles(CheckClaims, asked=True)
+    def on_check_claims(self, message: CheckClaims) -> None:
+        self._refuse_collisions(message.claims, None)
+
+    def _refuse_collisions(self, claims: tuple[Claim, ...], owner_of_claims: Owner | None) -> None:
         for owner, held in self._claims.items():
-            if owner == message.owner:
+            if owner == owner_of_claims:
                 continue
-            for claim in message.claims:
+            for claim in claims:
                 for other in held:
                     if collides(claim, other):
                         raise Conflict(
@@ -56,10 +67,6 @@ class WorktreeRegistryActor(Actor):
                             f"held by active task {owner[0]} (run {owner[1]})",
                             holder=owner[0],
                         )
-        if message.verify is not None:
-            message.verify()  # checks a snapshot taken by the sender: no git call in this actor
-        if message.claims:
-            self._claims[message.owner] = self._claims.get(message.owner, ()) + message.claims
 
     @handles(Release)
     def on_release(self, message: Release) -> None:

@@ -57,6 +57,13 @@ class RunnerCollector:
             yield from self._task_metrics(stats.tasks)
         if stats.callbacks is not None:
             yield from self._callback_metrics(stats.callbacks)
+        if stats.retention is not None:
+            yield CounterMetricFamily("host_runner_pruned_runs", "Finished runs removed by retention (row, callback "
+                                      "events, run directory) since the runner started",
+                                      value=stats.retention["pruned_runs"])
+            yield CounterMetricFamily("host_runner_pruned_callback_events", "Settled callback events removed with "
+                                      "their runs since the runner started",
+                                      value=stats.retention["pruned_callback_events"])
         actors = GaugeMetricFamily("host_runner_actors", "Live actors in the runner process", labels=["class"])
         for name, count in stats.actors.items():
             actors.add_metric([name], count)

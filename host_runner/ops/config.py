@@ -100,6 +100,8 @@ class Config:
     #: How long a connection may take to deliver its request line and headers before gunicorn's worker closes
     #: it (api/gunicorn_worker.py): until then it waits in the worker's poller, not in one of the request threads.
     header_timeout_seconds: float = 10.0
+    retention_seconds: float = 604_800.0  # finished runs older than this (7 days) are removed (actors/retention.py)
+    retention_max_runs: int = 10_000  # and beyond the newest this many finished runs
     docker: DockerSettings = field(default_factory=DockerSettings)
     #: Labels this runner's containers; None until the actor system reads (or creates) ``<data dir>/instance_id``.
     instance_id: str | None = None
@@ -219,28 +221,21 @@ def _names(raw: str) -> tuple[str, ...]:
 HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?")
 
 
-def _host_names(raw: str) -> tuple[str, ...]:
-    names = _names(raw)
-    for name in names:
-        if not HOST_NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not a host name or address")
-    return names
+def _names_where(ok: Callable[[str], object], what: str) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list of names, each of which ``ok`` accepts."""
+    def parse(raw: str) -> tuple[str, ...]:
+        names = _names(raw)
+        for name in names:
+            if not ok(name):
+                raise ValueError(f"{name!r} is not {what}")
+        return names
+
+    return parse
 
 
-def _executors(raw: str) -> tuple[str, ...]:
-    names = _names(raw)
-    for name in names:
-        if name not in EXECUTORS:
-            raise ValueError(f"{name!r} is not an executor")
-    return names
-
-
-def _env_names(raw: str) -> tuple[str, ...]:
-    names = _names(raw)
-    for name in names:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise ValueError(f"{name!r} is not a variable name")
-    return names
+_host_names = _names_where(HOST_NAME.fullmatch, "a host name or address")
+_executors = _names_where(EXECUTORS.__contains__, "an executor")
+_env_names = _names_where(re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch, "a variable name")
 
 
 def _group(raw: str) -> str:
@@ -370,6 +365,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         max_log_followers=_read(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
                                 _number(int, 0, 1000), "an integer 0..1000"),
         header_timeout_seconds=read_header_timeout(env),
+        retention_seconds=_read(env, "HOST_RUNNER_RETENTION_SECONDS", defaults.retention_seconds,
+                                _number(float, 1, 3.2e9), "seconds 1..3200000000"),
+        retention_max_runs=_read(env, "HOST_RUNNER_RETENTION_MAX_RUNS", defaults.retention_max_runs,
+                                 _number(int, 1, 1_000_000_000), "an integer 1..1000000000"),
         docker=load_docker_settings(env),
         instance_id=_read(env, "HOST_RUNNER_INSTANCE_ID", None, _instance_id,
                           "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),

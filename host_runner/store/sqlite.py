@@ -352,6 +352,41 @@ class Store:
         """True if any run (active or not) of ``execution_mode`` was ever stored."""
         return bool(self._query("SELECT 1 FROM runs WHERE execution_mode = ? LIMIT 1", (execution_mode,)))
 
+    # --- retention (host_runner.store.retention decides what, actors.retention when) ---------------------
+    def prunable_runs(self, ended_before: str, keep_newest: int, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` finished runs, the earliest ended first, that ended before ``ended_before`` or are
+        beyond the ``keep_newest`` last ended (by end, so a long run that just ended is among the newest), and
+        have no pending callback event."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        rows = self._query(
+            "SELECT task_id, run_id FROM (SELECT seq, task_id, run_id, COALESCE(finished_at, updated_at) AS ended, "
+            f"ROW_NUMBER() OVER (ORDER BY COALESCE(finished_at, updated_at) DESC, seq DESC) AS newer FROM runs "
+            f"WHERE status NOT IN ({marks})) AS f "
+            "WHERE (ended < ? OR newer > ?) AND NOT EXISTS (SELECT 1 FROM callback_events e WHERE e.state = ? "
+            "AND e.task_id = f.task_id AND e.run_id = f.run_id) ORDER BY ended, seq LIMIT ?",
+            (*sorted(ACTIVE_STATUSES), ended_before, keep_newest, PENDING, limit),
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def delete_runs(self, runs: Sequence[tuple[str, str]]) -> tuple[list[tuple[str, str]], int]:
+        """Delete finished runs and their settled callback events in one transaction; a run that became active
+        or has a pending event again is kept. Returns the runs deleted and how many events went with them."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        deleted, events = [], 0
+        with self._lock, _writing(), self._db:  # `with connection`: BEGIN … COMMIT, ROLLBACK on error
+            self._db.execute("BEGIN IMMEDIATE")
+            for task_id, run_id in runs:
+                cursor = self._db.execute(
+                    f"DELETE FROM runs WHERE task_id = ? AND run_id = ? AND status NOT IN ({marks}) AND NOT EXISTS "
+                    "(SELECT 1 FROM callback_events WHERE task_id = ? AND run_id = ? AND state = ?)",
+                    (task_id, run_id, *sorted(ACTIVE_STATUSES), task_id, run_id, PENDING),
+                )
+                if cursor.rowcount == 1:
+                    deleted.append((task_id, run_id))
+                    events += self._db.execute("DELETE FROM callback_events WHERE task_id = ? AND run_id = ?",
+                                               (task_id, run_id)).rowcount
+        return deleted, events
+
     def active(self) -> list[TaskRecord]:
         """Runs not yet terminal, oldest first (submission order)."""
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)

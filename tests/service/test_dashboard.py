@@ -206,7 +206,9 @@ def test_an_agent_task_takes_a_follow_up_message_from_the_page(tmp_path: Path, b
                                                                    'li[data-actor="TaskActor"][data-task-id="agent-1"]'),
                  what="the agent's task actor in the actor tree")
         assert "queued: agent-2" in text(browser, '#actor-tree li[data-actor="SupervisorActor"] li[data-queued]')
-        assert browser.execute_script("return document.querySelectorAll('#actor-tree > ul > li').length") == 3
+        # the long-lived actors: supervisor, callbacks, registry and retention
+        assert browser.execute_script("return document.querySelectorAll('#actor-tree > ul > li').length") == 4
+        assert "RetentionActor" in text(browser, '#actor-tree li[data-actor="RetentionActor"]')
 
         assert click(browser, '#active-tasks tr[data-task-id="agent-1"]')
         wait_for(lambda: "frame 1" in text(browser, "#answers"), what="the agent's first answer in the page")

@@ -223,6 +223,18 @@ def test_paths_and_branches_held_by_active_tasks_answer_409_naming_the_holder(
     assert "holder" in result.json["detail"]
 
 
+def test_a_path_filled_by_a_running_task_answers_409_naming_it_not_422(make_runner, repo: Path, tmp_path: Path):
+    """The running holder's worktree fills the path: the reservation is checked before the path's emptiness."""
+    runner = shell_runner(make_runner, "sleep 1000")
+    path = tmp_path / "wt" / "busy"
+    assert runner.submit(task_id="first", **isolated(repo, path, "first")).status_code == 202
+    runner.wait_status("first", "running")
+    assert path.is_dir() and os.listdir(path)
+    result = runner.submit(task_id="second", **isolated(repo, path, "second"))
+    assert result.status_code == 409, result.text
+    assert result.json["holder_task_id"] == "first"
+
+
 def test_a_lock_path_around_a_worktree_collides(queued_holder: Runner, repo: Path, tmp_path: Path):
     shared = {"execution_mode": "shared-workspace",
               "workspace": {"project_root": str(tmp_path), "lock_paths": [str(tmp_path / "wt")]}}
