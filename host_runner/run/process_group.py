@@ -137,13 +137,17 @@ def spawn(spec: ProcessSpec, files: RunFiles, wrapper: Sequence[str] | None = No
 def start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (``/proc/PID/stat`` field 22), None if gone.
 
-    Together with the pid it identifies a process for good: a reused pid has a different start time.
+    Together with the pid it identifies a process for good: a reused pid has a different start time. A zombie
+    counts as gone: it has ended, and only waits for its parent to collect its status (a runner restarted in the
+    same process, as in tests, may find its own former child in that state).
     """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
         return None
     fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
     return int(fields[19])
 
 

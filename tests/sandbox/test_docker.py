@@ -380,7 +380,7 @@ def test_a_container_whose_client_died_is_watched_through_docker_wait(sandbox_ru
     assert second.get("box-orphaned-client")["status"] == "running"
     (signals / "go").touch()
     final = second.wait_status("box-orphaned-client", "failed")
-    assert final["exit_code"] == 6  # from the container itself, not from the dead client
+    assert final["exit_code"] == 6, (final["message"], final["stderr"])  # from the container itself, not from the dead client
     assert not container_exists(record["container_id"])
 
 
