@@ -97,6 +97,9 @@ class Config:
     log_format: str = "text"
     log_prompts: bool = False
     max_log_followers: int = 8
+    max_queued: int = 1000  # queued tasks at most; a submit beyond is answered 429
+    max_output_bytes: int = 2 * 1024**3  # per stream of a run; past it the run is stopped (0: no cap)
+    min_free_bytes: int = 1024**3  # below it on the data dir's filesystem, submits are answered 507
     #: How long a connection may take to deliver its request line and headers before gunicorn's worker closes
     #: it (api/gunicorn_worker.py): until then it waits in the worker's poller, not in one of the request threads.
     header_timeout_seconds: float = 10.0
@@ -198,10 +201,18 @@ def _tmpfs(raw: str) -> tuple[str, ...]:
     return mounts
 
 
-def _network(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", raw):
-        raise ValueError("")
-    return raw
+def _matching(pattern: re.Pattern[str]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if not pattern.fullmatch(raw):
+            raise ValueError("")
+        return raw
+
+    return parse
+
+
+_network = _matching(re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*"))
+_instance_id = _matching(INSTANCE_ID)
+_bytes = _number(int, 0, 2**62)
 
 
 def _paths(raw: str) -> tuple[str, ...]:
@@ -219,28 +230,20 @@ def _names(raw: str) -> tuple[str, ...]:
 HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?")
 
 
-def _host_names(raw: str) -> tuple[str, ...]:
-    names = _names(raw)
-    for name in names:
-        if not HOST_NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not a host name or address")
-    return names
+def _names_where(ok: Callable[[str], bool], what: str) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        names = _names(raw)
+        for name in names:
+            if not ok(name):
+                raise ValueError(f"{name!r} is not {what}")
+        return names
+
+    return parse
 
 
-def _executors(raw: str) -> tuple[str, ...]:
-    names = _names(raw)
-    for name in names:
-        if name not in EXECUTORS:
-            raise ValueError(f"{name!r} is not an executor")
-    return names
-
-
-def _env_names(raw: str) -> tuple[str, ...]:
-    names = _names(raw)
-    for name in names:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise ValueError(f"{name!r} is not a variable name")
-    return names
+_host_names = _names_where(HOST_NAME.fullmatch, "a host name or address")
+_executors = _names_where(EXECUTORS.__contains__, "an executor")
+_env_names = _names_where(re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch, "a variable name")
 
 
 def _group(raw: str) -> str:
@@ -248,12 +251,6 @@ def _group(raw: str) -> str:
         grp.getgrgid(int(raw)) if raw.isdigit() else grp.getgrnam(raw)
     except (KeyError, OverflowError):
         raise ValueError("no such group") from None
-    return raw
-
-
-def _instance_id(raw: str) -> str:
-    if not INSTANCE_ID.fullmatch(raw):
-        raise ValueError("")
     return raw
 
 
@@ -316,9 +313,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Read and validate every setting from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
     defaults = Config()
-    template = _read(env, "HOST_RUNNER_CMD_TEMPLATE", None, _argv, "a command line (shlex syntax)")
-    if template is not None and not template:
-        template = None
+    template = _read(env, "HOST_RUNNER_CMD_TEMPLATE", None, _argv, "a command line (shlex syntax)") or None
     config = Config(
         data_dir=Path(_read(env, "HOST_RUNNER_DATA_DIR", str(defaults.data_dir), str, "a directory")).absolute(),
         bind=_read(env, "HOST_RUNNER_BIND", defaults.bind, str, "HOST:PORT"),
@@ -383,6 +378,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         agent_close_grace_seconds=_read(env, "HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS",
                                         defaults.agent_close_grace_seconds, _number(float, 0, 3_600),
                                         "seconds 0..3600"),
+        max_queued=_read(env, "HOST_RUNNER_MAX_QUEUED", defaults.max_queued, _number(int, 1, 10**7), "1..10000000"),
+        max_output_bytes=_read(env, "HOST_RUNNER_MAX_OUTPUT_BYTES", defaults.max_output_bytes, _bytes, "bytes"),
+        min_free_bytes=_read(env, "HOST_RUNNER_MIN_FREE_BYTES", defaults.min_free_bytes, _bytes, "bytes"),
     )
     if config.allowed_executors and config.executor not in config.allowed_executors:
         raise ConfigError(f"HOST_RUNNER_EXECUTOR={config.executor} is not in HOST_RUNNER_ALLOWED_EXECUTORS "
