@@ -12,7 +12,7 @@ from typing import Any
 from host_runner.run.launchers import Launched, Launcher
 from host_runner.workspace.interface import Workspace
 
-__all__ = ["CleanedUp", "Exited", "KillNow", "RetryRecord", "Started", "TimedOut"]
+__all__ = ["CleanedUp", "Exited", "KillNow", "OutputExceeded", "RetryRecord", "Started", "TimedOut"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,13 @@ class Exited:
 @dataclass(frozen=True)
 class TimedOut:
     """The timeout timer fired (the deadline may have moved since it was set)."""
+
+
+@dataclass(frozen=True)
+class OutputExceeded:
+    """The output watch saw ``stream``'s file over HOST_RUNNER_MAX_OUTPUT_BYTES."""
+
+    stream: str
 
 
 @dataclass(frozen=True)
