@@ -199,9 +199,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status"],
+        "required": ["status", "disk"],
         "additionalProperties": False,
-        "properties": {"status": {"const": "ok"}},
+        "properties": {"status": {"const": "ok"},
+                       "disk": {"enum": ["ok", "low"],
+                                "description": "low: below HOST_RUNNER_MIN_FREE_BYTES free, submits are refused (507)"}},
     },
     "ActorEntry": {
         "type": "object",
