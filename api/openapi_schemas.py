@@ -78,7 +78,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "agent_input": {
                 "type": "object",
                 "description": "agent tasks: the rest of the agent's stdin object; other keys are passed on as "
-                               "given, but not prompt, sessionId or groupFolder",
+                               "given, but not prompt, sessionId or groupFolder; at most 64 KiB as JSON, and only "
+                               "for an executor that speaks the agent protocol (else 422)",
                 "properties": {"chatJid": STRING, "isMain": {"type": "boolean"},
                                "isScheduledTask": {"type": "boolean"}, "assistantName": STRING, "script": STRING},
             },
