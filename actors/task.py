@@ -22,6 +22,7 @@ from actors.base import Actor, handles
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.run_session import Conclusion, Phase, RunSession, SessionFactory, TaskServices, parse_utc
 from actors.task_messages import CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut
+from actors.task_messages import tell_output_exceeded
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest
@@ -30,7 +31,7 @@ from host_runner.modes import mode_of
 from host_runner.ops.runner_log import bind_log_context
 from host_runner.run.commands import LaunchError
 from host_runner.run.launchers import Launcher
-from host_runner.run.output_limit import OutputWatch, exceeded_message
+from host_runner.run.output_limit import OutputWatch
 from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, signal_name, start_ticks
 from host_runner.run.reactor import Timer
 from host_runner.workspace.interface import Workspace, WorkspaceError
@@ -180,7 +181,7 @@ class TaskActor(Actor):
         self.launcher.watch(self.tell_later(Exited()))
         self.arm_timeout(self.session.remaining_timeout(self._remaining_timeout()))
         self.timers.append(OutputWatch(self.services.reactor, self.files, self.services.config.max_output_bytes,
-                                       lambda stream: self.tell_later(OutputExceeded(stream))()).start())
+                                       tell_output_exceeded(self.actor_ref)).start())
         self.session.on_running()
         if self.cancel_message is not None:  # a cancel arrived while we were starting
             self.terminate()
@@ -223,8 +224,7 @@ class TaskActor(Actor):
     @handles(OutputExceeded)
     def _on_output_exceeded(self, message: OutputExceeded) -> None:
         if self.phase is Phase.RUNNING and self.cancel_message is None and not self.timed_out:
-            self.output_exceeded = True
-            self.cancel_message = exceeded_message(self.services.config.max_output_bytes, message.stream)
+            self.output_exceeded, self.cancel_message = True, message.message  # stopped like a cancel, but fails
             self.terminate()
 
     def terminate(self) -> None:

@@ -2,7 +2,8 @@
 
 The task's processes write their output files directly (no pipe goes through the runner), so the limit is
 enforced by watching the files' sizes: every :data:`CHECK_INTERVAL_SECONDS` the reactor thread stats both
-files (two ``stat`` calls, a few microseconds) and, once one is over the limit, calls ``on_exceeded`` once.
+files (two ``stat`` calls, a few microseconds) and, once one is over the limit, calls ``on_exceeded`` once
+with :func:`exceeded_message`.
 The run's actor then stops it as it cancels one; what was written stays readable. (RLIMIT_FSIZE on the child
 would cap every file the task writes, its work included, and end only the writing process with SIGXFSZ.)
 """
@@ -73,6 +74,6 @@ class OutputWatch:
         if found is not None:
             self.stopped = True
             self.exceeded = found[1]
-            self.on_exceeded(found[0])
+            self.on_exceeded(exceeded_message(self.limit, found[0]))
         else:
             self.timer = self.reactor.call_later(self.interval, self._check)
