@@ -3,7 +3,8 @@
 - ``system``: starts the store, the reactor and the long-lived actors in a fixed order, stops them in reverse.
 - ``service``: **RunnerService**, the typed facade the HTTP API calls (submit, get, list, cancel, message, close,
   logs, describe, stats); the only way in from outside the actors.
-- ``supervisor``: **SupervisorActor** (the queue, admission, recovery at start, the agent group queue).
+- ``supervisor``: **SupervisorActor** (the queue, admission, recovery at start, the agent group queue);
+  ``task_views``: how it shows tasks to reads (queue positions, live output tails).
 - ``task`` (+ ``task_messages``): one **TaskActor** per run (start, watch, cancel, timeout, end), composed with a
   session: ``run_session`` (the default; ``Phase``, ``TaskServices``) or ``agent_session`` (**AgentSession**:
   frames, messages, idle close; its actor is **AgentTaskActor**).
@@ -21,5 +22,5 @@ does not start or load the others).
 
 __all__ = [
     "agent_session", "base", "callback_sender", "introspection", "journal", "messages", "preparing", "run_session",
-    "service", "supervisor", "system", "task", "task_messages", "worktree_registry",
+    "service", "supervisor", "system", "task", "task_messages", "task_views", "worktree_registry",
 ]

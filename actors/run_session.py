@@ -28,8 +28,13 @@ from host_runner.ops.config import Config
 from host_runner.run.process_group import ExitStatus, RunFiles, signal_name
 from host_runner.run.reactor import Reactor
 from host_runner.store.sqlite import Store
+from host_runner.workspace.interface import Workspace
 
-__all__ = ["Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "describe_exit", "parse_utc"]
+
+__all__ = [
+    "Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "after_run_work", "describe_exit",
+    "parse_utc",
+]
 
 #: Status, message and exit code of a run that ended.
 Conclusion = tuple[str, str, int | None]
@@ -152,3 +157,12 @@ class RunSession:
 
 #: How the supervisor says which session a run gets: the session class (or any callable taking the run).
 SessionFactory = Callable[[Run], RunSession]
+
+
+def after_run_work(workspace: Workspace | None, session: RunSession, status: str, message: str,
+                   exit_code: int | None) -> Callable[[], dict[str, Any]]:
+    """The blocking work done after a run (in a helper thread): the workspace's cleanup, then the session's
+    (asked for here, in the actor's thread); returns fields for the record."""
+    cleanup: Callable[[], dict[str, Any]] = workspace.cleanup if workspace is not None else dict
+    after_run = session.after_run(status, message, exit_code)
+    return lambda: {**cleanup(), **after_run()}

@@ -41,6 +41,7 @@ from host_runner.domain.request import TaskRequest
 from host_runner.domain.submission import parse_task_request
 from host_runner.modes import mode_of
 from host_runner.ops.config import Config
+from host_runner.ops.disk import require_free_disk
 from host_runner.run.process_group import RunFiles
 from host_runner.workspace.admission import admission_for, claims_for
 
@@ -135,8 +136,10 @@ class RunnerService:
     # --- submit ------------------------------------------------------------------------------------------------
     def submit(self, body: object) -> SubmitResult:
         """Validate a submission (a decoded JSON body) and queue it; an identical earlier submission (a retry)
-        gets its record back with ``created`` False. Raises ValidationError, Conflict, StoreUnavailable."""
+        gets its record back with ``created`` False. Raises ValidationError, Conflict, StoreUnavailable (DiskLow),
+        QueueFull."""
         request = parse_task_request(body, self.config.submit_rules)
+        require_free_disk(self.config)  # DiskLow (507) before anything is written
         existing = self._known_retry(request)
         if existing is not None:
             return SubmitResult(existing, created=False)

@@ -16,7 +16,7 @@ import logging
 import signal
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -50,8 +50,9 @@ from actors.preparing import PREPARING, discard_half_made
 from actors.worktree_registry import WorktreeRegistryActor
 from actors.run_session import RunSession, SessionFactory, TaskServices
 from actors.task import TaskActor
+from actors.task_views import group_field, queue_positions, with_live_tails
 from host_runner.domain.claims import Admission
-from host_runner.domain.errors import Conflict, ShuttingDown
+from host_runner.domain.errors import Conflict, QueueFull, ShuttingDown
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest, agent_group
@@ -59,7 +60,7 @@ from host_runner.executors import needs_group, speaks_agent_protocol
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields
 from host_runner.ops.stats import DURATION_BUCKETS, Histogram, seconds_between
-from host_runner.run.process_group import RunFiles, read_tail, start_ticks
+from host_runner.run.process_group import RunFiles, start_ticks
 from host_runner.run.stopping import signal_group
 from host_runner.workspace.admission import claims_for
 
@@ -80,7 +81,9 @@ class SupervisorActor(Actor):
         self.store = services.store
         self.registry = registry
         self.queue: deque[Key] = deque()
-        self.queued_requests: dict[Key, TaskRequest] = {}
+        # Only the group of each queued task: its request (perhaps a large prompt) is read from the store when
+        # the task is admitted, so that a long queue costs little memory.
+        self.queued_groups: dict[Key, str | None] = {}
         self.running: dict[Key, pykka.ActorRef[TaskActor]] = {}
         self.running_groups: dict[Key, str] = {}  # the group of each running agent task
         self.end_waiters: dict[Key, list[threading.Event]] = {}
@@ -110,11 +113,9 @@ class SupervisorActor(Actor):
 
     def _recover(self) -> None:
         for record in self.store.active():
-            request = self.store.get_request(record.task_id, record.run_id)
+            request = self._stored_request(record)
             if request is None:
                 continue
-            if request.executor is None:  # stored by a runner that did not pin the executor
-                request = replace(request, executor=record.executor)
             try:
                 self.registry.ask(Reserve(record.key, claims_for(request)))
             except Conflict as exc:
@@ -134,13 +135,19 @@ class SupervisorActor(Actor):
                     record = discard_half_made(record, request)
                     self.store.update(record)
                 self.queue.append(record.key)
-                self.queued_requests[record.key] = request
+                self.queued_groups[record.key] = self._group(request)
             else:
                 logger.info("re-adopting task %s run %s (pid %s)", record.task_id, record.run_id, record.pid,
                             extra=task_fields(record))
                 self._start_actor(record, request, adopt=True)
         if self.queue or self.running:
             logger.info("recovered %d running and %d queued tasks", len(self.running), len(self.queue))
+
+    def _stored_request(self, record: TaskRecord) -> TaskRequest | None:
+        request = self.store.get_request(record.task_id, record.run_id)
+        if request is not None and request.executor is None:  # stored by a runner that did not pin the executor
+            request = replace(request, executor=record.executor)
+        return request
 
     def _never_launched(self, record: TaskRecord) -> bool:
         """A process run whose wrapper was never released (see host_runner.run.wrapper): stop it if still there."""
@@ -175,6 +182,8 @@ class SupervisorActor(Actor):
         existing = self.on_check_submit(CheckSubmit(request))  # again: the world may have moved since
         if existing is not None:
             return SubmitResult(existing, created=False)
+        if len(self.queue) >= self.config.max_queued:
+            raise QueueFull(f"{len(self.queue)} tasks are queued, the most this runner keeps (HOST_RUNNER_MAX_QUEUED)")
         key = (request.task_id, request.run_id)
         admission = message.admission or Admission(claims_for(request))
         if admission.claims or admission.verify is not None:  # nothing to reserve, nothing to ask (most tasks)
@@ -199,7 +208,7 @@ class SupervisorActor(Actor):
             self.registry.tell(Release(key))
             raise
         self.queue.append(key)
-        self.queued_requests[key] = request
+        self.queued_groups[key] = self._group(request)
         # The prompt is user data (possibly sensitive): logged only when the operator asked for it.
         shown = f", prompt {request.prompt!r}" if self.config.log_prompts else ""
         logger.info("task %s run %s submitted (%s, executor %s%s)", request.task_id, request.run_id,
@@ -219,14 +228,14 @@ class SupervisorActor(Actor):
         skipped: deque[Key] = deque()
         while self.queue and len(self.running) < self.config.max_concurrency:
             key = self.queue.popleft()
-            request = self.queued_requests[key]
-            group = self._group(request)
+            group = self.queued_groups[key]
             if group is not None and group in busy:
                 skipped.append(key)  # waits for its group; the tasks behind it may still go
                 continue
-            del self.queued_requests[key]
+            del self.queued_groups[key]
             record = self.store.get(*key)
-            if record is None or not record.active:
+            request = self._stored_request(record) if record is not None and record.active else None
+            if record is None or request is None:
                 continue
             self._start_actor(record, request)
             if group is not None:
@@ -288,13 +297,13 @@ class SupervisorActor(Actor):
         if record is None or not record.active:
             return CancelResult(self._shown(record) if record is not None else None, None)
         key = record.key
-        if key in self.queued_requests:  # never started: end it here
-            request = self.queued_requests[key]
+        if key in self.queued_groups:  # never started: end it here
+            request = self.store.get_request(*key)
             now = utc_now()
             record = record.evolve(status="canceled", message=message.message, finished_at=now)
             # Persisted first: if the store cannot be written (StoreUnavailable), the task stays queued.
-            self.services.journal.commit(record, request.status_callback_url)
-            del self.queued_requests[key]
+            self.services.journal.commit(record, request.status_callback_url if request is not None else None)
+            del self.queued_groups[key]
             self.queue.remove(key)
             self.registry.tell(Release(key))
             return CancelResult(self._shown(record), None)
@@ -345,20 +354,10 @@ class SupervisorActor(Actor):
                 positions = self._queue_positions()
             position = positions.get(record.key)
             return replace(record, extra={**record.extra, **position}) if position else record
-        return self._with_live_tails(record) if tails else record
+        return with_live_tails(record, self.config.runs_dir) if tails else record
 
     def _queue_positions(self) -> dict[Key, dict[str, int]]:
-        """``queue_position``: 1 + the queued tasks submitted before it; ``group_queue_position``: the same
-        among the queued tasks of its agent group."""
-        positions: dict[Key, dict[str, int]] = {}
-        per_group: Counter[str] = Counter()
-        for index, key in enumerate(self.queue, 1):
-            positions[key] = {"queue_position": index}
-            group = self._group(self.queued_requests[key])
-            if group is not None:
-                per_group[group] += 1
-                positions[key]["group_queue_position"] = per_group[group]
-        return positions
+        return queue_positions(self.queue, self.queued_groups)
 
     def _shown(self, record: TaskRecord) -> TaskRecord:
         """A record as one task's read shows it: live tails or queue position, and the delivery state of the
@@ -366,18 +365,7 @@ class SupervisorActor(Actor):
         callbacks = tuple(self.store.callbacks_for(record.task_id, record.run_id))
         return replace(self._present(record), callbacks=callbacks)
 
-    def _with_live_tails(self, record: TaskRecord) -> TaskRecord:
-        """While a task runs its output is only on disk: show the current tails."""
-        if record.status != "running" or not record.log_dir:
-            return record
-        files = RunFiles.for_run(self.config.runs_dir, record.task_id, record.run_id)
-        return replace(record, stdout=read_tail(files.stdout), stderr=read_tail(files.stderr))
-
     # --- introspection ---------------------------------------------------------------------------------------
-    @staticmethod
-    def _group_field(group: str | None) -> dict[str, str]:
-        return {"group": group} if group is not None else {}
-
     def describe(self) -> dict[str, Any]:
         return {
             "accepting": self.accepting,
@@ -385,9 +373,9 @@ class SupervisorActor(Actor):
             "running": len(self.running),
             "queued": len(self.queue),
             "running_tasks": [{"task_id": key[0], "run_id": key[1], "actor_urn": ref.actor_urn,
-                               **self._group_field(self.running_groups.get(key))}
+                               **group_field(self.running_groups.get(key))}
                               for key, ref in self.running.items()],
-            "queue": [{"task_id": key[0], "run_id": key[1], **self._group_field(self._group(self.queued_requests[key]))}
+            "queue": [{"task_id": key[0], "run_id": key[1], **group_field(self.queued_groups[key])}
                       for key in self.queue],
         }
 

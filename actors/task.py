@@ -22,9 +22,10 @@ from typing import Any
 from actors.base import Actor, handles
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
-from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, describe_exit,
-                                parse_utc)
-from actors.task_messages import CleanedUp, Exited, KillNow, RetryRecord, Started, TimedOut
+from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, after_run_work,
+                                describe_exit, parse_utc)
+from actors.task_messages import CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut
+from actors.task_messages import tell_output_exceeded
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest
@@ -33,6 +34,7 @@ from host_runner.modes import mode_of
 from host_runner.ops.runner_log import bind_log_context
 from host_runner.run.commands import LaunchError
 from host_runner.run.launchers import Launcher
+from host_runner.run.output_limit import OutputWatch
 from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, start_ticks
 from host_runner.run.reactor import Timer
 from host_runner.workspace.interface import Workspace, WorkspaceError
@@ -40,7 +42,6 @@ from host_runner.workspace.interface import Workspace, WorkspaceError
 __all__ = ["Phase", "TaskActor", "TaskServices", "describe_exit"]
 
 logger = logging.getLogger(__name__)
-
 
 #: Retrying the terminal record while the store cannot be written (a full disk): first and longest delay.
 RECORD_RETRY_FIRST_SECONDS = 0.5
@@ -64,7 +65,8 @@ class TaskActor(Actor):
         self.cancel_message: str | None = None
         self.internal_error = False  # a handler failed while the process ran: it was killed, the task fails
         self.timed_out = False
-        self.timers: list[Timer] = []
+        self.output_exceeded = False  # stopped like a cancel (cancel_message says why), but the run fails
+        self.timers: list[Timer | OutputWatch] = []  # all cancelled when the process exits
         self.timeout_timer: Timer | None = None
         self.timeout_deadline = 0.0  # time.monotonic() value; may move later while its timer is pending
         self.wait_for_start: Callable[[float], Any] | None = None
@@ -187,6 +189,8 @@ class TaskActor(Actor):
         self.phase = Phase.RUNNING
         self.launcher.watch(self.tell_later(Exited()))
         self.arm_timeout(self.session.remaining_timeout(self._remaining_timeout()))
+        self.timers.append(OutputWatch(self.services.reactor, self.files, self.services.config.max_output_bytes,
+                                       tell_output_exceeded(self.actor_ref)).start())
         self.session.on_running()
         if self.cancel_message is not None:  # a cancel arrived while an adopted run was being watched again
             self.terminate()
@@ -224,6 +228,12 @@ class TaskActor(Actor):
             return
         if self.phase is Phase.RUNNING and self.cancel_message is None and not self.timed_out:
             self.timed_out = True
+            self.terminate()
+
+    @handles(OutputExceeded)
+    def _on_output_exceeded(self, message: OutputExceeded) -> None:
+        if self.phase is Phase.RUNNING and self.cancel_message is None and not self.timed_out:
+            self.output_exceeded, self.cancel_message = True, message.message  # stopped like a cancel, but fails
             self.terminate()
 
     def terminate(self) -> None:
@@ -267,7 +277,7 @@ class TaskActor(Actor):
         if self.internal_error:
             return "failed", "internal error in the runner; see its log", exit_code
         if self.cancel_message is not None:
-            return "canceled", self.cancel_message, exit_code
+            return "failed" if self.output_exceeded else "canceled", self.cancel_message, exit_code
         if self.timed_out:
             return "failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code
         if self.adopt and outcome is None:
@@ -285,23 +295,9 @@ class TaskActor(Actor):
         except WorkspaceError:  # a mode this runner cannot handle: nothing was prepared, nothing to clean
             workspace = None
         self.in_background(
-            self._cleanup_work(workspace, status, message, exit_code),
+            after_run_work(workspace, self.session, status, message, exit_code),
             lambda fields, error: CleanedUp(status, message, exit_code, fields or {}),
         )
-
-    def _cleanup_work(
-        self, workspace: Workspace | None, status: str, message: str, exit_code: int | None
-    ) -> Callable[[], dict[str, Any]]:
-        """The blocking work done after the run (in a helper thread): the workspace's cleanup, then the
-        session's; returns fields for the record."""
-        cleanup: Callable[[], dict[str, Any]] = workspace.cleanup if workspace is not None else dict
-        after_run = self.session.after_run(status, message, exit_code)
-
-        def work() -> dict[str, Any]:
-            fields = cleanup()
-            return {**fields, **after_run()}
-
-        return work
 
     @handles(CleanedUp)
     def _on_cleaned_up(self, message: CleanedUp) -> None:

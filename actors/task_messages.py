@@ -6,13 +6,19 @@ TaskActor method marked ``@handles`` with its class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pykka
+
+from actors.base import tell_if_alive
 from host_runner.run.launchers import Launched, Launcher
 from host_runner.workspace.interface import Workspace
 
-__all__ = ["CleanedUp", "Exited", "KillNow", "RetryRecord", "Started", "TimedOut"]
+__all__ = [
+    "CleanedUp", "Exited", "KillNow", "OutputExceeded", "RetryRecord", "Started", "TimedOut", "tell_output_exceeded",
+]
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,18 @@ class Exited:
 @dataclass(frozen=True)
 class TimedOut:
     """The timeout timer fired (the deadline may have moved since it was set)."""
+
+
+@dataclass(frozen=True)
+class OutputExceeded:
+    """The output watch saw a stream's file over HOST_RUNNER_MAX_OUTPUT_BYTES; ``message`` says which."""
+
+    message: str
+
+
+def tell_output_exceeded(ref: pykka.ActorRef[Any]) -> Callable[[str], None]:
+    """The output watch's callback: it holds the actor's ref only (never the actor, nor its processes)."""
+    return lambda message: tell_if_alive(ref, OutputExceeded(message))
 
 
 @dataclass(frozen=True)

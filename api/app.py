@@ -53,7 +53,7 @@ def create_api(service: RunnerService, config: Config, *, stopping: Callable[[],
     app.add_route("/tasks/{task_id}/cancel", task, suffix="cancel")
     app.add_route("/tasks/{task_id}/messages", task, suffix="messages")
     app.add_route("/tasks/{task_id}/close", task, suffix="close")
-    app.add_route("/health", HealthResource())
+    app.add_route("/health", HealthResource(config))
     followers = FollowerSlots(config.max_log_followers)
     app.add_route("/tasks/{task_id}/logs", TaskLogsResource(service, followers, stopping))
     app.add_route("/debug/actors", DebugActorsResource(service))

@@ -12,7 +12,7 @@ from typing import Any
 import falcon
 
 from host_runner.domain.errors import (
-    Busy, Conflict, InputRefused, NotFound, ShuttingDown, StoreUnavailable, ValidationError,
+    Busy, Conflict, InputRefused, NotFound, QueueFull, ShuttingDown, StoreUnavailable, ValidationError,
 )
 
 logger = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 class ApiError(falcon.HTTPError):
     """An HTTP error with a readable message and optional extra JSON fields (such as ``field``)."""
 
-    def __init__(self, status: str, detail: str, **extra: Any) -> None:
-        super().__init__(status, title=status.split(" ", 1)[1], description=detail)
+    def __init__(self, status: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(status, title=status.split(" ", 1)[1], description=detail, headers=headers)
         self.extra = extra
 
 
@@ -86,6 +86,15 @@ def handle_unavailable(req: falcon.Request, resp: falcon.Response, exception: Ex
     raise ApiError(falcon.HTTP_503, str(exception))
 
 
+def handle_queue_full(req: falcon.Request, resp: falcon.Response, exception: Exception,
+                      params: dict[str, Any]) -> None:
+    """HOST_RUNNER_MAX_QUEUED tasks wait already: 429, nothing was stored; the client may retry later."""
+    assert isinstance(exception, QueueFull)
+    seconds = exception.retry_after_seconds
+    raise ApiError(falcon.HTTP_429, f"{exception}; nothing was stored, retry in {seconds} s",
+                   headers={"Retry-After": str(seconds)})
+
+
 def add_error_handlers(app: falcon.App) -> None:
     """Every error as JSON: the domain's errors mapped to their status, anything else a logged 500. (Falcon
     picks the handler of the most specific class, so InputRefused wins over Conflict.)"""
@@ -96,6 +105,7 @@ def add_error_handlers(app: falcon.App) -> None:
     app.add_error_handler(Conflict, handle_conflict)
     app.add_error_handler(InputRefused, handle_input_refused)
     app.add_error_handler(NotFound, handle_not_found)
+    app.add_error_handler(QueueFull, handle_queue_full)
     app.add_error_handler((ShuttingDown, Busy), handle_unavailable)
 
 

@@ -42,6 +42,7 @@ def query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]
 
 TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": STRING}
 LOCATION = {"Location": {"schema": STRING, "required": True, "description": "/tasks/{task_id}"}}
+RETRY_AFTER = {"Retry-After": {"schema": STRING, "required": True, "description": "seconds"}}
 LOG_HEADERS = {
     "X-Run-Id": {"schema": STRING, "required": True, "description": "the run the bytes are from"},
     "X-Task-Status": {"schema": {"enum": list(STATUSES)}, "required": True,
@@ -64,13 +65,16 @@ OPERATIONS: list[Operation] = [
                409: ("the task is active with another run, or a lock path is held", "Error"),
                413: ("the body is over 1 MiB", "Error"), 415: ("the body is not JSON", "Error"),
                422: ("a field is invalid (named in `field`)", "Error"),
-               507: ("the runner's data disk is full: nothing was stored, retry later", "Error")},
-              request_body="SubmitRequest", headers={200: LOCATION, 202: LOCATION}),
+               429: ("HOST_RUNNER_MAX_QUEUED tasks are queued already: nothing was stored, retry later", "Error"),
+               507: ("the runner's data disk is full, or below HOST_RUNNER_MIN_FREE_BYTES free: nothing was stored, "
+                     "retry later", "Error")},
+              request_body="SubmitRequest", headers={200: LOCATION, 202: LOCATION, 429: RETRY_AFTER}),
     Operation("post", "/tasks", "submitTaskAlias", "Submit a task (same as POST /tasks/submit)",
               {200: ("an identical earlier submission", "TaskRecord"), 202: ("accepted", "TaskRecord"),
                400: ("malformed JSON", "Error"), 409: ("collision", "Error"), 413: ("too large", "Error"),
-               415: ("not JSON", "Error"), 422: ("invalid field", "Error"), 507: ("data disk full", "Error")},
-              request_body="SubmitRequest", headers={200: LOCATION, 202: LOCATION}),
+               415: ("not JSON", "Error"), 422: ("invalid field", "Error"), 429: ("queue full", "Error"),
+               507: ("data disk full or low", "Error")},
+              request_body="SubmitRequest", headers={200: LOCATION, 202: LOCATION, 429: RETRY_AFTER}),
     Operation("get", "/tasks", "listTasks", "The newest run of each task, newest first",
               {200: ("the tasks", "TaskList"), 422: ("a bad filter", "Error")},
               parameters=(query("status", {"enum": list(STATUSES)}, "only this status"),

@@ -78,7 +78,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "agent_input": {
                 "type": "object",
                 "description": "agent tasks: the rest of the agent's stdin object; other keys are passed on as "
-                               "given, but not prompt, sessionId or groupFolder",
+                               "given, but not prompt, sessionId or groupFolder; at most 64 KiB as JSON, and only "
+                               "for an executor that speaks the agent protocol (else 422)",
                 "properties": {"chatJid": STRING, "isMain": {"type": "boolean"},
                                "isScheduledTask": {"type": "boolean"}, "assistantName": STRING, "script": STRING},
             },
@@ -199,9 +200,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Health": {
         "type": "object",
-        "required": ["status"],
+        "required": ["status", "disk"],
         "additionalProperties": False,
-        "properties": {"status": {"const": "ok"}},
+        "properties": {"status": {"const": "ok"},
+                       "disk": {"enum": ["ok", "low"],
+                                "description": "low: below HOST_RUNNER_MIN_FREE_BYTES free, submits are refused (507)"}},
     },
     "ActorEntry": {
         "type": "object",

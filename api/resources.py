@@ -11,6 +11,8 @@ import falcon
 from actors.service import RunnerService
 from api.http_errors import ApiError, validation_error
 from host_runner.domain.record import STATUSES
+from host_runner.ops.config import Config
+from host_runner.ops.disk import disk_is_low
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -111,10 +113,14 @@ class TaskResource:
 
 
 class HealthResource:
-    """``GET /health``: liveness only; asks no actor (and needs no token)."""
+    """``GET /health``: liveness, and whether the data disk has room for new tasks; asks no actor (and needs no
+    token)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        render(resp, falcon.HTTP_200, {"status": "ok"})
+        render(resp, falcon.HTTP_200, {"status": "ok", "disk": "low" if disk_is_low(self.config) else "ok"})
 
 
 __all__ = ["BRIEF_OMITS", "HealthResource", "TaskResource", "TasksResource", "read_json", "render"]

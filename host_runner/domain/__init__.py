@@ -15,7 +15,7 @@ from __future__ import annotations
 from host_runner.domain.callback_hosts import NOT_ALLOWED, HostAllowlist, ip_literal, parse_allowed_hosts
 from host_runner.domain.claims import Admission, Claim, worktree_claims
 from host_runner.domain.errors import (
-    Busy, Conflict, InputRefused, NotFound, ShuttingDown, StoreUnavailable, ValidationError,
+    Busy, Conflict, DiskLow, InputRefused, NotFound, QueueFull, ShuttingDown, StoreUnavailable, ValidationError,
 )
 from host_runner.domain.names import DEFAULT_EXECUTION_MODE, DEFAULT_EXECUTOR, EXECUTION_MODES, EXECUTORS
 from host_runner.domain.record import ACTIVE_STATUSES, STATUSES, TERMINAL_STATUSES, TaskRecord, utc_now
@@ -27,7 +27,7 @@ from host_runner.domain.submission import MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS,
 __all__ = [
     "NOT_ALLOWED", "HostAllowlist", "ip_literal", "parse_allowed_hosts", "Admission", "Claim", "worktree_claims",
     "Conflict", "ShuttingDown", "StoreUnavailable", "ValidationError", "ACTIVE_STATUSES", "STATUSES",
-    "Busy", "InputRefused", "NotFound",
+    "Busy", "DiskLow", "InputRefused", "NotFound", "QueueFull",
     "TERMINAL_STATUSES", "TaskRecord", "utc_now", "Mount", "SandboxSpec", "check_again", "parse_sandbox",
     "DEFAULT_EXECUTION_MODE", "DEFAULT_EXECUTOR", "EXECUTION_MODES", "EXECUTORS", "ExecutorRules", "ModeRules",
     "executor_rules", "mode_rules", "register_executor", "register_mode", "MAX_PROMPT_BYTES", "MAX_TIMEOUT_SECONDS",

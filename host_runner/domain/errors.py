@@ -41,3 +41,14 @@ class InputRefused(Conflict):
 
 class Busy(Exception):
     """The runner (or one task) did not answer in time (HTTP 503): nothing is wrong, the client may retry."""
+
+
+class QueueFull(Exception):
+    """As many tasks are queued as the runner keeps (HOST_RUNNER_MAX_QUEUED): HTTP 429, nothing was stored."""
+
+    retry_after_seconds = 10
+
+
+class DiskLow(StoreUnavailable):
+    """Free space on the data directory's filesystem is below HOST_RUNNER_MIN_FREE_BYTES: HTTP 507, before
+    anything was written."""

@@ -57,6 +57,10 @@ class ExecutorRules(Named, Protocol):
     def needs_group(self) -> bool:
         """True when its tasks queue per group, so that a submission must give one (or a project id)."""
 
+    @property
+    def speaks_agent_protocol(self) -> bool:
+        """True when its process reads the agent-runner protocol (the only one a submission's ``agent_input`` is for)."""
+
     def settings_problem(self, settings: Any) -> str | None:
         """What is missing from the runner's settings (a ``Config``) for this to be its default executor."""
 

@@ -9,6 +9,7 @@ host_runner.executors, which this package may not import).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -26,6 +27,8 @@ from host_runner.domain.seams import executor_rules, mode_rules
 #: so the variable's name counts too.
 MAX_PROMPT_BYTES = 131_071 - len("HOST_RUNNER_PROMPT=")
 MAX_TIMEOUT_SECONDS = 86_400
+#: ``agent_input`` serialised (compact JSON, UTF-8) at most: it is stored with the task and written to its stdin.
+MAX_AGENT_INPUT_BYTES = 64 * 1024
 #: Fields of the agent's stdin object that come from the task's own fields, never from ``agent_input``.
 AGENT_OWN_FIELDS = ("prompt", "sessionId", "groupFolder")
 #: Types of the known ``agent_input`` fields (anything else is passed to the agent as given).
@@ -127,6 +130,8 @@ def _parse_agent_fields(body: dict[str, Any]) -> tuple[str | None, str | None, d
         return group, session_id, None
     if not isinstance(raw, dict):
         raise ValidationError("agent_input", "must be an object")
+    if len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) > MAX_AGENT_INPUT_BYTES:
+        raise ValidationError("agent_input", f"is over {MAX_AGENT_INPUT_BYTES} bytes serialised as JSON")
     for name, value in raw.items():
         if name in AGENT_OWN_FIELDS:
             raise ValidationError(f"agent_input.{name}", "is set from the task (prompt, session_id, group)")
@@ -186,11 +191,12 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
         session_id=session_id,
         agent_input=agent_input,
     )
-    if not mode.runs_executor:
-        if executor is not None:  # the mode names its own command
-            raise ValidationError("executor", f"does not apply to execution_mode {mode_name}")
-    else:
-        chosen = executor_rules(executor or rules.default_executor)
-        if chosen.needs_group and agent_group(request) is None:
-            raise ValidationError("group", f"is required for the {chosen.name} executor (or give workspace.project_id)")
+    if not mode.runs_executor and executor is not None:  # the mode names its own command
+        raise ValidationError("executor", f"does not apply to execution_mode {mode_name}")
+    chosen = executor_rules(executor or rules.default_executor) if mode.runs_executor else None
+    if chosen is not None and chosen.needs_group and agent_group(request) is None:
+        raise ValidationError("group", f"is required for the {chosen.name} executor (or give workspace.project_id)")
+    if agent_input is not None and (chosen is None or not chosen.speaks_agent_protocol):
+        ran = f"the {chosen.name} executor" if chosen is not None else f"execution_mode {mode_name}"
+        raise ValidationError("agent_input", f"is only for an executor that speaks the agent protocol, not {ran}")
     return request

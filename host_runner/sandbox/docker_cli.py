@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from host_runner.domain.sandbox_spec import Mount, SandboxSpec
-from host_runner.ops.config import INSTANCE_ID, SECRET_VARIABLES, DockerSettings
+from host_runner.ops.config import SECRET_VARIABLES, DockerSettings
+from host_runner.ops.setting_parsers import INSTANCE_ID
 from host_runner.run.commands import LaunchError
 
 logger = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ def test_requests_without_the_right_token_are_401(secured, method, path, header)
 
 
 def test_health_is_open_and_the_token_lets_requests_in(secured):
-    assert secured.client.simulate_get("/health").json == {"status": "ok"}
+    assert secured.client.simulate_get("/health").json == {"status": "ok", "disk": "ok"}
     result = secured.submit(task_id="authed")
     assert result.status_code == 202
     assert secured.wait_status("authed", "success")["stdout"] == "hello"

@@ -51,7 +51,7 @@ def test_other_names_are_refused_with_json_and_nothing_happens(runner: Runner, h
 
 def test_health_answers_any_name(runner: Runner):
     assert runner.client.simulate_get("/health", headers={"Host": "host.docker.internal:8765"}).json == {
-        "status": "ok"}
+        "status": "ok", "disk": "ok"}
 
 
 def test_allowed_hosts_and_the_bind_address_are_answered(make_runner):

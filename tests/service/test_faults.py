@@ -32,7 +32,7 @@ from support.waiting import wait_for
 
 def still_serving(runner: Runner, task_id: str) -> None:
     """The service answers /health and runs a new submission to the end."""
-    assert runner.client.simulate_get("/health").json == {"status": "ok"}
+    assert runner.client.simulate_get("/health").json == {"status": "ok", "disk": "ok"}
     # The mock executor: the runner's own command may be the fault under test (a loop that ignores SIGTERM).
     assert runner.submit(task_id=task_id, prompt="after", executor="mock").status_code == 202
     assert runner.wait_status(task_id)["status"] == "success"
@@ -265,14 +265,14 @@ def test_the_data_disk_full(make_runner: Callable[..., Runner], tmp_path: Path):
     runner = None
     try:
         runner = shell_runner(make_runner, 'head -c 8000000 /dev/zero; echo "$HOST_RUNNER_PROMPT"',
-                              data_dir=data / "data")
+                              data_dir=data / "data", min_free_bytes=0)  # the store full, not the threshold
         assert runner.submit(task_id="flood").status_code == 202
         pid = wait_for(lambda: runner.get("flood")["pid"], what="the flood to start")
         wait_for(lambda: not group_alive(pid), what="the flood to end")
         fill(data / "filler")  # whatever space was left
         wait_for(lambda: "recording" in phases(runner), what="the actor to hold the end it cannot write")
         assert runner.get("flood")["status"] == "running"  # the last state that could be written
-        assert runner.client.simulate_get("/health").json == {"status": "ok"}
+        assert runner.client.simulate_get("/health").json == {"status": "ok", "disk": "ok"}
         refused = runner.submit(task_id="refused", executor="mock")
         assert refused.status_code == 507 and "full" in refused.json["detail"], refused.text
         assert runner.client.simulate_get("/tasks/refused").status_code == 404
@@ -303,13 +303,13 @@ def test_a_callback_outcome_that_cannot_be_written(make_runner: Callable[..., Ru
     runner = None
     try:
         runner = make_runner(data_dir=data / "data", mock_seconds=0.05, callback_timeout_seconds=60,
-                             callback_backoff_seconds=0.05)
+                             callback_backoff_seconds=0.05, min_free_bytes=0)
         assert runner.submit(task_id="cb", status_callback_url=receiver.url).status_code == 202
         wait_for(lambda: receiver.hanging == 1, what="the first callback to reach the receiver")
         fill(data / "filler")
         receiver.hang.set()  # answered 200 now, with nowhere to write that it was
         wait_for(lambda: len(receiver.for_task("cb")) >= 2, timeout=30, what="the event to be sent again")
-        assert runner.client.simulate_get("/health").json == {"status": "ok"}
+        assert runner.client.simulate_get("/health").json == {"status": "ok", "disk": "ok"}
         (data / "filler").unlink()
         record = wait_for(lambda: (r := runner.get("cb"))["status"] == "success" and len(r["callbacks"]) == 2 and all(
             event["state"] == "delivered" for event in r["callbacks"]) and r, timeout=60, what="all delivered")

@@ -71,4 +71,4 @@ def test_fuzzing_with_the_token(service):
     result = schemathesis(spec, base, tmp_path / "authorized.xml", "--header", f"Authorization: Bearer {TOKEN}")
     assert_clean(result, tmp_path / "authorized.xml")
     health = requests.get(f"{base}/health", timeout=10)
-    assert health.status_code == 200 and json.loads(health.text) == {"status": "ok"}
+    assert health.status_code == 200 and json.loads(health.text) == {"status": "ok", "disk": "ok"}

@@ -106,7 +106,7 @@ def test_64_stalled_connections_leave_health_and_submit_answering(tmp_path: Path
         with stalled(port, 64) as sockets:
             started = time.monotonic()
             health = requests.get(f"{base_url}/health", timeout=1)
-            assert health.status_code == 200 and health.json() == {"status": "ok"}
+            assert health.status_code == 200 and health.json() == {"status": "ok", "disk": "ok"}
             submitted = requests.post(f"{base_url}/tasks/submit", json=submission("during"), timeout=1)
             assert submitted.status_code == 202, submitted.text
             assert time.monotonic() - started < 2  # each of the two within its one second
@@ -128,7 +128,7 @@ def test_64_stalled_connections_leave_health_and_submit_answering(tmp_path: Path
                 assert chunk, f"closed after {answer!r}"
                 answer += chunk
             assert answer.startswith(b"HTTP/1.1 200 "), answer
-            assert answer.endswith(b'{"status": "ok"}')
+            assert answer.endswith(b'{"status": "ok", "disk": "ok"}')
     finally:
         assert stop_service(process) == 0
 
@@ -172,7 +172,7 @@ def test_a_head_sent_slowly_within_the_timeout_is_served(tmp_path: Path):
                 slow.send(piece)
                 time.sleep(1 / len(pieces))
             status, _, body = slow.response()
-            assert (status, json.loads(body)) == (200, {"status": "ok"})
+            assert (status, json.loads(body)) == (200, {"status": "ok", "disk": "ok"})
             slow.close()
     finally:
         assert stop_service(process) == 0
@@ -266,13 +266,13 @@ def test_clients_that_neither_read_nor_close_do_not_hold_up_the_poller(tmp_path:
         time.sleep(0.5)  # all of them answered, and closing
         started = time.monotonic()
         health = requests.get(f"{base_url}/health", timeout=1)
-        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        assert health.status_code == 200 and health.json() == {"status": "ok", "disk": "ok"}
         submitted = requests.post(f"{base_url}/tasks/submit", json=submission("during"), timeout=1)
         assert submitted.status_code == 202, submitted.text
         assert time.monotonic() - started < 2
         for sock in sockets:  # each got its whole answer, then the end of the server's side
             answer = read_to_end(sock)
-            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"status": "ok"}'), answer
+            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"status": "ok", "disk": "ok"}'), answer
         # the server lingers (draining what they might still send) for 2 s, then closes them all
         for sock in sockets:
             wait_for(lambda sock=sock: reset_by_server(sock), timeout=5, interval=0.1,
@@ -298,7 +298,7 @@ def test_a_stopping_worker_does_not_wait_on_closing_connections_past_their_2_s(t
         assert stop_service(process) == 0
         assert time.monotonic() - started < 5
         for sock in sockets:
-            assert read_to_end(sock).endswith(b'{"status": "ok"}')
+            assert read_to_end(sock).endswith(b'{"status": "ok", "disk": "ok"}')
             assert wait_for(lambda sock=sock: reset_by_server(sock), timeout=2, interval=0.1)
     finally:
         for sock in sockets:

@@ -42,7 +42,7 @@ def start_service(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
 
     def healthy() -> bool:
         try:
-            return requests.get(f"{base}/health", timeout=1).json() == {"status": "ok"}
+            return requests.get(f"{base}/health", timeout=1).json()["status"] == "ok"
         except requests.RequestException:
             assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
             return False
