@@ -12,6 +12,7 @@
   of what a stopped runner left half-made.
 - ``journal``: **Journal**, commits a transition with its callback events, then tells its listeners.
 - ``callback_sender``: **CallbackActor**, delivers the outbox (per-run order, lanes per receiver).
+- ``retention``: **RetentionActor**, removes finished runs beyond the retention bounds (rows, events, directories).
 - ``worktree_registry``: **WorktreeRegistryActor**, the owner of every reservation (lock paths, worktrees, branches).
 - ``base``: the actors' base class (explicit ``@handles`` dispatch, a raising ``tell`` never kills an actor);
   ``messages``: what the actors say to each other; ``introspection``: /debug/actors and thread stacks.
@@ -21,6 +22,6 @@ does not start or load the others).
 """
 
 __all__ = [
-    "agent_session", "base", "callback_sender", "introspection", "journal", "messages", "preparing", "run_session",
-    "service", "supervisor", "system", "task", "task_messages", "task_views", "worktree_registry",
+    "agent_session", "base", "callback_sender", "introspection", "journal", "messages", "preparing", "retention",
+    "run_session", "service", "supervisor", "system", "task", "task_messages", "task_views", "worktree_registry",
 ]
