@@ -102,12 +102,14 @@ def test_a_callback_receiver_that_hangs(make_runner: Callable[..., Runner]):
     receiver = CallbackReceiver()
     receiver.hang = threading.Event()
     try:
+        # 2 s per attempt: long enough that, on a loaded machine, connecting never times out first (that would be
+        # reported as "connection failed"), short enough to give both events up in seconds.
         runner = make_runner(mock_seconds=0.05, callback_max_attempts=2, callback_backoff_seconds=0.02,
-                             callback_timeout_seconds=0.5)
+                             callback_timeout_seconds=2)
         assert runner.submit(task_id="cb", status_callback_url=receiver.url).status_code == 202
         assert runner.wait_status("cb")["status"] == "success"
         record = wait_for(lambda: (r := runner.get("cb"))["callbacks"] and len(r["callbacks"]) == 2 and all(
-            event["state"] == "failed" for event in r["callbacks"]) and r, timeout=30, what="both given up")
+            event["state"] == "failed" for event in r["callbacks"]) and r, timeout=60, what="both given up")
         for event in record["callbacks"]:
             assert event["attempts"] == 2 and "timed out" in event["last_error"].lower(), event
         still_serving(runner, "next")
