@@ -32,7 +32,7 @@ def port_of(base_url: str) -> int:
 
 @contextmanager
 def stalled(port: int, count: int, sent: bytes = b"GET /hea") -> Iterator[list[socket.socket]]:
-    """``count`` connections that send ``sent`` (half a request line) and then nothing."""
+    """``count`` connections that send ``sent`` (by default half a request line) and then neither send nor read."""
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):
@@ -257,30 +257,24 @@ def test_clients_that_neither_read_nor_close_do_not_hold_up_the_poller(tmp_path:
     process, base_url = start_service(tmp_path)
     port = port_of(base_url)
     request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode()
-    sockets: list[socket.socket] = []
     try:
-        for _ in range(STALLED):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(request)
-            sockets.append(sock)
-        time.sleep(0.5)  # all of them answered, and closing
-        started = time.monotonic()
-        health = requests.get(f"{base_url}/health", timeout=1)
-        assert health.status_code == 200 and health.json() == {"status": "ok", "disk": "ok"}
-        submitted = requests.post(f"{base_url}/tasks/submit", json=submission("during"), timeout=1)
-        assert submitted.status_code == 202, submitted.text
-        assert time.monotonic() - started < 2
-        for sock in sockets:  # each got its whole answer, then the end of the server's side
-            answer = read_to_end(sock)
-            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b'{"status": "ok", "disk": "ok"}'), answer
-        # the server lingers (draining what they might still send) for 2 s, then closes them all
-        for sock in sockets:
-            wait_for(lambda sock=sock: reset_by_server(sock), timeout=5, interval=0.1,
-                     what="the server to close a connection whose client did not")
-        assert time.monotonic() - started < 6
+        with stalled(port, STALLED, request) as sockets:  # all of them answered, and closing
+            started = time.monotonic()
+            health = requests.get(f"{base_url}/health", timeout=1)
+            assert health.status_code == 200 and health.json() == {"status": "ok", "disk": "ok"}
+            submitted = requests.post(f"{base_url}/tasks/submit", json=submission("during"), timeout=1)
+            assert submitted.status_code == 202, submitted.text
+            assert time.monotonic() - started < 2
+            for sock in sockets:  # each got its whole answer, then the end of the server's side
+                answer = read_to_end(sock)
+                assert answer.startswith(b"HTTP/1.1 200 "), answer
+                assert answer.endswith(b'{"status": "ok", "disk": "ok"}'), answer
+            # the server lingers (draining what they might still send) for 2 s, then closes them all
+            for sock in sockets:
+                wait_for(lambda sock=sock: reset_by_server(sock), timeout=5, interval=0.1,
+                         what="the server to close a connection whose client did not")
+            assert time.monotonic() - started < 6
     finally:
-        for sock in sockets:
-            sock.close()
         assert stop_service(process) == 0
     assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()
 
