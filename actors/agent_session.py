@@ -7,7 +7,9 @@
 - writes follow-up messages and ``_close`` into the IPC directory when the API asks (through the supervisor);
 - closes an idle agent: ``HOST_RUNNER_AGENT_IDLE_SECONDS`` after its last non-null result with no message since,
   it writes ``_close``; an agent that has answered everything and still runs ``HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS``
-  after ``_close`` is stopped like any other task (TERM, then KILL);
+  after ``_close`` is stopped like any other task (TERM, then KILL). Its hard timeout is never shorter than the idle
+  close plus that grace (the supervisor sees to that: ``agent_timeout``), and an agent stopped while it waited with
+  every question answered ends ``success``: being closed after answering is how an agent-runner's session ends;
 - reads the rest of the output after the process exited before the final status is decided, and writes the
   per-run log file.
 
@@ -335,11 +337,20 @@ class AgentSession(RunSession):
         run, exit_code = self.run, default[2]
         if run.internal_error or run.cancel_message is not None or (run.adopt and outcome is None):
             return default
+        last = self.outputs[-1] if self.outputs else {}  # the newest frame is never dropped
+        stopped = self.stop_reason is not None or run.timed_out
+        if stopped and self.idle_since is not None and last.get("status") != "error":
+            # It answered everything it was asked and was stopped while waiting for more: idle cleanup, as in
+            # NanoClaw's host, not a failure.
+            grace = self.run.services.config.agent_close_grace_seconds
+            how = f"it did not exit within {grace:g} s of _close and was stopped" if self.closing else \
+                self.stop_reason or f"stopped at its timeout, {run.record.timeout_seconds:g} s without output"
+            idle_for = max(0.0, time.time() - self.idle_since)
+            return "success", f"closed after being idle for {idle_for:.0f} s since its last answer ({how})", exit_code
         if self.stop_reason is not None:  # checked first: a timeout after it is only a consequence
             return "failed", self.stop_reason, exit_code
         if run.timed_out:
             return "failed", f"timed out: no output for {run.record.timeout_seconds:g} s", exit_code
-        last = self.outputs[-1] if self.outputs else {}  # the newest frame is never dropped
         if last.get("status") == "error":
             error = last.get("error")
             return "failed", error if isinstance(error, str) and error else "the agent reported an error", exit_code

@@ -157,6 +157,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                      "description": "queued agent tasks: the same among its group's (1 = next)"},
             "group": nullable(STRING),
             "session_id": nullable(STRING),
+            "requested_timeout_seconds": {
+                "type": "number", "description": "agent tasks whose timeout_seconds was raised to the idle close "
+                                                 "plus the close grace: what the submit asked for"},
             "outputs": {"type": "array", "items": ref("AgentFrame"),
                         "description": "agent tasks: the newest result frames (up to 256 KiB, at least the last)"},
             "frames": {"type": "integer", "description": "agent tasks: result frames so far"},

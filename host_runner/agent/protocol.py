@@ -3,7 +3,7 @@ per-run log file.
 
 An agent-runner (see the README's "Agent executor") reads one JSON object on stdin, prints framed results on
 stdout (:mod:`host_runner.agent.frames`) and polls ``$HOST_RUNNER_IPC_DIR/input/`` for follow-up messages and
-``_close``. The runner writes the stdin object to a file in the run directory (the child's stdin is that file,
+``_close`` (with container paths, :mod:`host_runner.run.container_paths`, that directory is ``/workspace/ipc``). The runner writes the stdin object to a file in the run directory (the child's stdin is that file,
 so nothing depends on a pipe held by the runner) and creates the IPC directory before the agent starts.
 """
 
@@ -15,18 +15,30 @@ import os
 import shutil
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from host_runner.domain.request import TaskRequest, agent_group
 from host_runner.ops.config import Config
 from host_runner.run.commands import LaunchError, build_process_spec
+from host_runner.run.container_paths import IPC, agent_plan
 from host_runner.run.process_group import ProcessSpec, RunFiles
 
 logger = logging.getLogger(__name__)
 
 CLOSE_FILE = "_close"
+
+
+def agent_timeout(requested: float, idle_seconds: float, close_grace_seconds: float) -> float:
+    """The hard timeout of an agent task: never shorter than the idle close plus the close grace.
+
+    An agent-runner does not exit after answering: it waits for follow-ups or ``_close``. NanoClaw's own host
+    keeps its hard timeout at least 30 s past the idle close so that an agent that answered and waits is closed
+    for being idle, not killed for a timeout; here that margin is the close grace the operator gives an agent to
+    exit after ``_close`` (60 s by default).
+    """
+    return max(requested, idle_seconds + close_grace_seconds)
 
 
 @dataclass(frozen=True)
@@ -89,8 +101,14 @@ def prepare_agent_spec(
     agent_files = AgentFiles.of(files)
     agent_files.ipc_input.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomically(agent_files.input, json.dumps(agent_stdin(request, group)).encode())
-    extra_env = {"HOST_RUNNER_GROUP": group, "HOST_RUNNER_IPC_DIR": str(agent_files.ipc)}
-    return build_process_spec(config, request, argv, cwd, base_env, extra_env=extra_env, stdin_path=agent_files.input)
+    plan = None
+    ipc = str(agent_files.ipc)
+    if config.agent_paths == "container":  # the agent sees its directories where its container had them
+        plan = agent_plan(cwd, agent_files.ipc, config.agent_global_dir, config.agent_extra_dirs)
+        ipc = IPC
+    extra_env = {"HOST_RUNNER_GROUP": group, "HOST_RUNNER_IPC_DIR": ipc}
+    spec = build_process_spec(config, request, argv, cwd, base_env, extra_env=extra_env, stdin_path=agent_files.input)
+    return replace(spec, namespace=plan)
 
 
 class IpcInbox:

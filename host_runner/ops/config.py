@@ -18,8 +18,9 @@ from host_runner.domain.request import SubmitRules
 from host_runner.domain.seams import executor_rules
 from host_runner.ops.api_token import token_from_environment
 from host_runner.ops.setting_parsers import (
-    ConfigError, absolute_paths, argv, boolean, byte_count, executor_names, existing_group, host_names,
-    instance_id, memory_size, network_name, number_in, one_of, read_setting, tmpfs_mounts, variable_names,
+    ConfigError, ExtraDir, absolute_paths, argv, boolean, byte_count, executor_names, existing_directory,
+    existing_group, extra_dirs, host_names, instance_id, memory_size, network_name, number_in, one_of, read_setting,
+    tmpfs_mounts, variable_names,
 )
 
 PULL_POLICIES = ("missing", "never", "always")
@@ -106,6 +107,11 @@ class Config:
     agent_cmd: tuple[str, ...] | None = None
     agent_idle_seconds: float = 1800.0
     agent_close_grace_seconds: float = 60.0
+    #: ``host``: agents see the host's paths; ``container``: each agent task runs in a private mount namespace with
+    #: the paths NanoClaw's agent-runner hard-codes (see :mod:`host_runner.run.container_paths`).
+    agent_paths: str = "host"
+    agent_global_dir: Path | None = None  # /workspace/global (read-only) with container paths
+    agent_extra_dirs: tuple[ExtraDir, ...] = ()  # /workspace/extra/<name> (read-only) with container paths
     #: Which wrapper starts task processes: ``native`` (host_runner/run/wrapper.c, built with ``cc`` at start),
     #: ``python`` (host_runner/run/wrapper.py), or ``auto`` (native when a C compiler is there, else python).
     wrapper: str = "auto"
@@ -264,6 +270,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         agent_close_grace_seconds=read_setting(env, "HOST_RUNNER_AGENT_CLOSE_GRACE_SECONDS",
                                         defaults.agent_close_grace_seconds, number_in(float, 0, 3_600),
                                         "seconds 0..3600"),
+        agent_paths=read_setting(env, "HOST_RUNNER_AGENT_PATHS", defaults.agent_paths, one_of(("host", "container")),
+                          "host or container"),
+        agent_global_dir=read_setting(env, "HOST_RUNNER_AGENT_GLOBAL_DIR", None, existing_directory,
+                               "an existing directory (absolute path)"),
+        agent_extra_dirs=read_setting(env, "HOST_RUNNER_AGENT_EXTRA_DIRS", defaults.agent_extra_dirs, extra_dirs,
+                               "existing directories (absolute paths, each PATH or NAME=PATH) separated by ':'"),
         max_queued=read_setting(env, "HOST_RUNNER_MAX_QUEUED", defaults.max_queued, number_in(int, 1, 10**7), "1..10000000"),
         max_output_bytes=read_setting(env, "HOST_RUNNER_MAX_OUTPUT_BYTES", defaults.max_output_bytes, byte_count, "bytes"),
         min_free_bytes=read_setting(env, "HOST_RUNNER_MIN_FREE_BYTES", defaults.min_free_bytes, byte_count, "bytes"),

@@ -10,6 +10,8 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from host_runner.domain.names import EXECUTORS
@@ -136,3 +138,44 @@ def existing_group(raw: str) -> str:
     except (KeyError, OverflowError):
         raise ValueError("no such group") from None
     return raw
+
+
+#: A name under /workspace/extra (HOST_RUNNER_AGENT_EXTRA_DIRS): one path component the agent-runner lists.
+EXTRA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class ExtraDir:
+    """One entry of ``HOST_RUNNER_AGENT_EXTRA_DIRS``: a host directory an agent with container paths sees at
+    ``/workspace/extra/<name>`` (see :mod:`host_runner.run.container_paths`)."""
+
+    name: str
+    path: Path
+
+
+def existing_directory(raw: str) -> Path:
+    """An absolute path to a directory that exists (resolved: the namespace binds what it names now)."""
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{raw!r} is not an absolute path")
+    if not path.is_dir():
+        raise ValueError(f"{raw!r} is not a directory")
+    return path.resolve()
+
+
+def extra_dirs(raw: str) -> tuple[ExtraDir, ...]:
+    """``HOST_RUNNER_AGENT_EXTRA_DIRS``: existing directories separated by ``:`` (like PATH), each ``PATH`` (shown
+    under its own base name) or ``NAME=PATH``."""
+    found: dict[str, ExtraDir] = {}
+    for item in (part.strip() for part in raw.split(":")):
+        if not item:
+            continue
+        name, _, path = item.partition("=") if "=" in item else ("", "", item)
+        directory = existing_directory(path)
+        name = name or directory.name
+        if not EXTRA_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} cannot be a name under /workspace/extra (letters, digits, '.', '_', '-')")
+        if name in found:
+            raise ValueError(f"two directories would be /workspace/extra/{name}")
+        found[name] = ExtraDir(name, directory)
+    return tuple(found.values())

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_runner.ops.permissions import original_umask
+from host_runner.run.container_paths import MountPlan
 
 WRAPPER = Path(__file__).with_name("wrapper.py")
 #: The argv prefix of the Python wrapper; :mod:`host_runner.run.wrapper_build` may settle on the native build instead.
@@ -71,6 +72,8 @@ class ProcessSpec:
     env: dict[str, str]
     cwd: Path
     stdin_path: Path | None = None
+    #: Container paths: the mount namespace the wrapper makes for the command (see host_runner.run.container_paths).
+    namespace: MountPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ def spawn(spec: ProcessSpec, files: RunFiles, wrapper: Sequence[str] | None = No
     (see :mod:`host_runner.run.wrapper`). The command itself starts only when :meth:`Spawned.release` is called.
     """
     go_read, go_write = os.pipe()
-    argv = [*(wrapper or PYTHON_WRAPPER), str(files.exit_status), str(go_read), f"{grace:g}", *spec.argv]
+    plan = spec.namespace.wrapper_words() if spec.namespace is not None else []
+    argv = [*(wrapper or PYTHON_WRAPPER), str(files.exit_status), str(go_read), f"{grace:g}", *plan, *spec.argv]
     stdin_path = spec.stdin_path or Path(os.devnull)
     try:
         with open(stdin_path, "rb") as stdin, open(files.stdout, "ab") as stdout, open(files.stderr, "ab") as stderr:

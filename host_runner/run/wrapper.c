@@ -1,7 +1,8 @@
 /*
  * The native build of host_runner/run/wrapper.py: the same protocol, started in about a millisecond instead of ten.
  *
- *   wrapper STATUS_FILE GO_FD GRACE COMMAND...
+ *   wrapper STATUS_FILE GO_FD GRACE [--namespace PLAN... --] COMMAND...
+ *   wrapper --check-namespace
  *
  * Started by the runner as the leader of a new session, with stdin, stdout and stderr already pointing at the
  * run's files.
@@ -20,6 +21,19 @@
  * outcome; one noted before the command started means it never starts (exit 125); the command gets default handlers back (posix_spawn resets caught signals). Exit status: the
  * command's, 128 + N when signal N ended it, 127 when it could not start.
  *
+ * With --namespace (HOST_RUNNER_AGENT_PATHS=container, see host_runner/run/container_paths.py), step 2 starts the
+ * command in a private mount namespace instead (a user namespace too when not root) where PLAN's directories
+ * appear at the paths an agent-runner written for a container hard-codes, and /tmp is a fresh tmpfs; the rest of
+ * the file system is the host's. PLAN is a list of words:
+ *   rw SOURCE TARGET   bind SOURCE (with what is mounted below it) at TARGET, writable
+ *   ro SOURCE TARGET   bind SOURCE at TARGET, read-only
+ *   cwd TARGET         the command's working directory
+ * TARGETs lie under /workspace, which exists only in the namespace (nothing is created on the host). The wrapper
+ * itself stays outside (its status file may be under the host's /tmp); the namespace ends with the task's last
+ * process. A plan that cannot be set up is reported like a command that cannot start (127, the reason in the
+ * status file). `wrapper --check-namespace` sets up an empty plan and exits 0, or prints why it cannot and exits 1:
+ * the runner asks at start. Only this native wrapper does this; wrapper.py refuses a plan.
+ *
  * Keep this file and wrapper.py in step: tests/run/test_wrapper.py runs both against the same cases.
  */
 #define _GNU_SOURCE
@@ -34,6 +48,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -216,15 +234,310 @@ static void stop_escaped(double grace) {
     reap();
 }
 
+
+/* --- container paths: the command in a private mount namespace ------------------------------------------------ */
+
+#define MAX_MOUNTS 64
+#define NEW_ROOT "/tmp"  /* where the namespace's root is assembled: the task gets a fresh /tmp anyway */
+#define WORKSPACE "/workspace/"
+
+struct mount_plan {
+    int count;
+    struct {
+        int read_only, fd;
+        const char *source, *target;
+    } mounts[MAX_MOUNTS];
+    const char *cwd;
+};
+
+static char problem[1024];  /* why the namespace could not be made (reported through a pipe by the child) */
+
+static int failed(const char *what, const char *path) {
+    int saved = errno;
+    snprintf(problem, sizeof problem, "container paths: %s%s%s: %s", what, path ? " " : "", path ? path : "",
+             strerror(saved));
+    return -1;
+}
+
+/* A target the plan may name: absolute, under /workspace/, no empty, "." or ".." component. */
+static int valid_target(const char *target) {
+    if (strncmp(target, WORKSPACE, strlen(WORKSPACE)) != 0 || strlen(target) >= 1024)
+        return 0;
+    for (const char *part = target + 1; *part; ) {
+        const char *end = strchr(part, '/');
+        size_t length = end ? (size_t)(end - part) : strlen(part);
+        if (length == 0 || (length == 1 && part[0] == '.') || (length == 2 && part[0] == '.' && part[1] == '.'))
+            return 0;
+        part += length + (end ? 1 : 0);
+        if (end && !*part)
+            return 0;  /* a trailing slash */
+    }
+    return 1;
+}
+
+/* Reads "--namespace WORDS... --" at argv[*index]; on success *index is the command's first word. */
+static int parse_plan(char **argv, int argc, int *index, struct mount_plan *plan) {
+    int i = *index + 1;
+    memset(plan, 0, sizeof *plan);
+    while (i < argc && strcmp(argv[i], "--") != 0) {
+        if ((strcmp(argv[i], "rw") == 0 || strcmp(argv[i], "ro") == 0) && i + 2 < argc) {
+            if (plan->count == MAX_MOUNTS || !valid_target(argv[i + 2]))
+                return -1;
+            plan->mounts[plan->count].read_only = argv[i][1] == 'o';
+            plan->mounts[plan->count].source = argv[i + 1];
+            plan->mounts[plan->count].target = argv[i + 2];
+            plan->mounts[plan->count].fd = -1;
+            plan->count++;
+            i += 3;
+        } else if (strcmp(argv[i], "cwd") == 0 && i + 1 < argc && valid_target(argv[i + 1])) {
+            plan->cwd = argv[i + 1];
+            i += 2;
+        } else {
+            return -1;
+        }
+    }
+    if (i + 1 >= argc)
+        return -1;  /* no "--", or no command after it */
+    *index = i + 1;
+    return 0;
+}
+
+static int write_text(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t written = write(fd, text, strlen(text));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* mkdir -p for a path inside the new root's own tmpfs (never on the host: targets are checked) */
+static int make_directories(char *path) {
+    for (char *slash = strchr(path + 1, '/'); ; slash = strchr(slash + 1, '/')) {
+        if (slash)
+            *slash = 0;
+        int made = mkdir(path, 0755) == 0 || errno == EEXIST;
+        if (slash)
+            *slash = '/';
+        if (!made)
+            return -1;
+        if (!slash)
+            return 0;
+    }
+}
+
+/* The flags a read-only remount must keep: inside a user namespace the kernel refuses to drop locked ones. */
+static unsigned long kept_flags(const char *path) {
+    struct statvfs info;
+    unsigned long flags = 0;
+    if (statvfs(path, &info) != 0)
+        return 0;
+    if (info.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+    if (info.f_flag & ST_NODEV) flags |= MS_NODEV;
+    if (info.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+    if (info.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+    if (info.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+    if (info.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+    return flags;
+}
+
+static int make_read_only(const char *path) {
+    return mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags(path), NULL);
+}
+
+/* The host's top-level entries, but /tmp and /workspace, bound into the new root (symlinks copied). */
+static int bind_host_root(void) {
+    DIR *top = opendir("/");
+    if (top == NULL)
+        return failed("cannot list", "/");
+    struct dirent *entry;
+    int result = 0;
+    while (result == 0 && (entry = readdir(top)) != NULL) {
+        const char *name = entry->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, "tmp") == 0
+            || strcmp(name, "workspace") == 0)
+            continue;
+        char source[512], target[512], link[4096];
+        struct stat info;
+        snprintf(source, sizeof source, "/%s", name);
+        snprintf(target, sizeof target, NEW_ROOT "/%s", name);
+        if (lstat(source, &info) != 0)
+            continue;  /* gone meanwhile */
+        if (S_ISLNK(info.st_mode)) {
+            ssize_t length = readlink(source, link, sizeof link - 1);
+            if (length < 0)
+                continue;
+            link[length] = 0;
+            if (symlink(link, target) != 0)
+                result = failed("cannot copy the link", source);
+        } else if (S_ISDIR(info.st_mode)) {
+            if (mkdir(target, 0755) != 0 || mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0)
+                result = failed("cannot bind", source);
+        } else if (S_ISREG(info.st_mode)) {
+            int fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0 || close(fd) != 0 || mount(source, target, NULL, MS_BIND, NULL) != 0)
+                result = failed("cannot bind", source);
+        }
+    }
+    closedir(top);
+    return result;
+}
+
+/* Makes this process's mount namespace the plan's (called in the child, before exec). */
+static int enter_namespace(struct mount_plan *plan) {
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (uid == 0) {
+        if (unshare(CLONE_NEWNS) != 0)
+            return failed("cannot make a mount namespace (unshare CLONE_NEWNS; is CAP_SYS_ADMIN missing?)", NULL);
+    } else {
+        char map[64];
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+            return failed("cannot make a user namespace (unshare CLONE_NEWUSER; are unprivileged user namespaces "
+                          "disabled here?)", NULL);
+        /* The runner's own ids map onto themselves: files keep their owners, nothing gains a privilege outside. */
+        if (write_text("/proc/self/setgroups", "deny") != 0 && errno != ENOENT)
+            return failed("cannot write", "/proc/self/setgroups");
+        snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+        if (write_text("/proc/self/uid_map", map) != 0)
+            return failed("cannot write", "/proc/self/uid_map");
+        snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+        if (write_text("/proc/self/gid_map", map) != 0)
+            return failed("cannot write", "/proc/self/gid_map");
+    }
+    /* Nothing mounted from here on propagates back to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return failed("cannot make the mounts private", NULL);
+    /* Sources are opened now (in the new namespace, whose mounts they must belong to) and bound from their fds
+     * later: a source may lie under the /tmp about to be hidden. */
+    for (int i = 0; i < plan->count; i++) {
+        plan->mounts[i].fd = open(plan->mounts[i].source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (plan->mounts[i].fd < 0)
+            return failed("cannot open", plan->mounts[i].source);
+    }
+    if (mount("host-runner", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+        return failed("cannot mount a tmpfs on", NEW_ROOT);
+    if (bind_host_root() != 0)
+        return -1;
+    if (mkdir(NEW_ROOT "/tmp", 0755) != 0
+        || mount("tmp", NEW_ROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0)
+        return failed("cannot make a private", "/tmp");
+    if (mkdir(NEW_ROOT "/workspace", 0755) != 0)
+        return failed("cannot make", "/workspace");
+    for (int i = 0; i < plan->count; i++) {
+        char target[1100], source[64];
+        snprintf(target, sizeof target, NEW_ROOT "%s", plan->mounts[i].target);
+        snprintf(source, sizeof source, "/proc/self/fd/%d", plan->mounts[i].fd);
+        int read_only = plan->mounts[i].read_only;
+        if (make_directories(target) != 0)
+            return failed("cannot make", plan->mounts[i].target);
+        /* read-only directories are bound without what is mounted below them: a recursive bind would stay
+         * writable underneath */
+        if (mount(source, target, NULL, MS_BIND | (read_only ? 0 : MS_REC), NULL) != 0)
+            return failed("cannot bind", plan->mounts[i].source);
+        if (read_only && make_read_only(target) != 0)
+            return failed("cannot make read-only", plan->mounts[i].target);
+        close(plan->mounts[i].fd);
+    }
+    /* The root itself read-only, as in a container: the task cannot add top-level entries. */
+    if (make_read_only(NEW_ROOT) != 0)
+        return failed("cannot make the new root read-only", NULL);
+    if (chdir(NEW_ROOT) != 0 || syscall(SYS_pivot_root, ".", ".") != 0)
+        return failed("cannot switch to the new root (pivot_root)", NULL);
+    if (umount2(".", MNT_DETACH) != 0)  /* the old root, stacked on the new one by pivot_root(".", ".") */
+        return failed("cannot detach the old root", NULL);
+    if (chdir(plan->cwd ? plan->cwd : "/") != 0)
+        return failed("cannot enter", plan->cwd);
+    return 0;
+}
+
+/* Like posix_spawnp, but the child enters the plan's namespace first; returns 0, or the child's exit code with
+ * the reason in `problem` (125: stopped before it started; 127: could not set up or exec). */
+static int spawn_in_namespace(pid_t *pid, char **command, struct mount_plan *plan) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        failed("cannot make a pipe", NULL);
+        return CANNOT_START;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        failed("cannot fork", NULL);
+        close(report[0]);
+        close(report[1]);
+        return CANNOT_START;
+    }
+    if (child == 0) {
+        int code = CANNOT_START;
+        close(report[0]);
+        if (enter_namespace(plan) == 0) {
+            if (stopped) {  /* noted by this copy of the handler, which exec would have dropped */
+                snprintf(problem, sizeof problem, "not started: stopped before the command started");
+                code = NOT_STARTED;
+            } else {
+                execvp(command[0], command);
+                snprintf(problem, sizeof problem, "cannot start '%s': %s", command[0], strerror(errno));
+            }
+        }
+        ssize_t ignored = write(report[1], problem, strlen(problem));
+        (void)ignored;
+        _exit(code);
+    }
+    close(report[1]);
+    ssize_t length;
+    do
+        length = read(report[0], problem, sizeof problem - 1);
+    while (length < 0 && errno == EINTR);
+    close(report[0]);
+    if (length <= 0) {  /* exec closed the pipe: the command runs */
+        *pid = child;
+        return 0;
+    }
+    problem[length] = 0;
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : CANNOT_START;
+}
+
+/* `wrapper --check-namespace`: can this runner make the namespace at all? */
+static int check_namespace(void) {
+    struct mount_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.cwd = "/workspace";
+    char *command[] = {"true", NULL};
+    pid_t pid;
+    stopped = 0;
+    int failure = spawn_in_namespace(&pid, command, &plan);
+    if (failure != 0) {
+        fprintf(stderr, "%s\n", problem);
+        return 1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "container paths: a command in the namespace did not run (status %d)\n", status);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 5) {
-        fputs("usage: wrapper STATUS_FILE GO_FD GRACE COMMAND...\n", stderr);
+    if (argc == 2 && strcmp(argv[1], "--check-namespace") == 0)
+        return check_namespace();
+    int first = 4;
+    struct mount_plan plan;
+    int namespaced = argc > 4 && strcmp(argv[4], "--namespace") == 0;
+    if (argc < 5 || (namespaced && parse_plan(argv, argc, &first, &plan) != 0)) {
+        fputs("usage: wrapper STATUS_FILE GO_FD GRACE [--namespace PLAN... --] COMMAND...\n", stderr);
         return 2;
     }
     const char *status_path = argv[1];
     int go_fd = atoi(argv[2]);
     double grace = atof(argv[3]);
-    char **command = argv + 4;
+    char **command = argv + first;
 
     struct sigaction action;
     memset(&action, 0, sizeof action);
@@ -265,7 +578,16 @@ int main(int argc, char **argv) {
         return NOT_STARTED;
 
     pid_t pid;
-    int failure = posix_spawnp(&pid, command[0], NULL, NULL, command, environ);
+    if (namespaced) {
+        int code = spawn_in_namespace(&pid, command, &plan);
+        if (code != 0) {
+            fprintf(stderr, "host-runner: %s\n", problem);
+            fflush(stderr);
+            record(status_path, code, 0, problem);
+            return code;
+        }
+    }
+    int failure = namespaced ? 0 : posix_spawnp(&pid, command[0], NULL, NULL, command, environ);
     if (failure != 0) {
         /* The same words as wrapper.py (which quotes with Python's repr). */
         char message[4096];

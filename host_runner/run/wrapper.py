@@ -20,7 +20,8 @@ Stopping signals are noted, not obeyed: the runner signals the whole group, so t
 directly, and the wrapper stays to record the outcome (SIGKILL still ends it; the runner knows why). One noted
 before the command started (before "go", or before the spawn) means it never starts: the wrapper exits 125.
 If ``launched`` cannot be created, the command does not start either (fail closed): the status file says why.
-Standard library only, no package imports: it must start fast and run whatever the runner's state.
+A mount plan (``--namespace``, container paths) is only for the native wrapper (wrapper.c): this one refuses it
+like a command that cannot start. Standard library only, no package imports: it must start fast and run whatever the runner's state.
 """
 
 import os
@@ -172,6 +173,8 @@ def main(argv: list) -> int:
     if stopped:
         return NOT_STARTED
     try:
+        if command[0] == "--namespace":  # container paths (see wrapper.c): the runner never sends one here
+            raise OSError(0, "the Python wrapper cannot make a mount namespace; container paths need wrapper.c")
         pid = os.posix_spawnp(command[0], command, os.environ)
     except OSError as exc:
         message = f"cannot start {command[0]!r}: {exc.strerror or exc}"

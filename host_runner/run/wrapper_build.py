@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from host_runner.ops.config import Config, ConfigError
+from host_runner.run.container_paths import namespace_problem
 from host_runner.run.process_group import PYTHON_WRAPPER
 
 logger = logging.getLogger(__name__)
@@ -61,9 +62,33 @@ def build_native_wrapper(bin_dir: Path) -> Path:
 
 
 def prepare_wrapper(config: Config) -> Config:
-    """At start: settle ``config.wrapper_argv`` from ``config.wrapper`` (building the native wrapper if asked)."""
-    if config.wrapper_argv is not None:
-        return config
+    """At start: settle ``config.wrapper_argv`` from ``config.wrapper`` (building the native wrapper if asked), and
+    refuse container paths where tasks cannot get their mount namespace."""
+    if config.wrapper_argv is None:
+        config = dataclasses.replace(config, wrapper_argv=_settle_wrapper(config))
+    if config.agent_paths == "container":
+        assert config.wrapper_argv is not None
+        _check_container_paths(config.wrapper_argv)
+    return config
+
+
+def _check_container_paths(wrapper_argv: tuple[str, ...]) -> None:
+    if wrapper_argv == PYTHON_WRAPPER:
+        raise ConfigError("HOST_RUNNER_AGENT_PATHS=container needs the native task wrapper (built with cc at start; "
+                          "HOST_RUNNER_WRAPPER must not be python)")
+    problem = namespace_problem(wrapper_argv)
+    if problem is None:
+        logger.info("agent paths: container (each agent task in a private mount namespace)")
+        return
+    hint = "" if os.geteuid() == 0 else (
+        " (a runner that is not root needs unprivileged user namespaces: see sysctl user.max_user_namespaces, "
+        "kernel.unprivileged_userns_clone and AppArmor's kernel.apparmor_restrict_unprivileged_userns)"
+    )
+    raise ConfigError(f"HOST_RUNNER_AGENT_PATHS=container, but tasks cannot get a private mount namespace here: "
+                      f"{problem}{hint}")
+
+
+def _settle_wrapper(config: Config) -> tuple[str, ...]:
     argv: tuple[str, ...] = PYTHON_WRAPPER
     if config.wrapper != "python":
         try:
@@ -73,4 +98,4 @@ def prepare_wrapper(config: Config) -> Config:
                 raise ConfigError(f"HOST_RUNNER_WRAPPER=native, but the native wrapper is not usable: {exc}") from None
             logger.warning("starting tasks with the Python wrapper (about 10 ms more per start): %s", exc)
     logger.info("task wrapper: %s", argv[-1])
-    return dataclasses.replace(config, wrapper_argv=argv)
+    return argv

@@ -51,7 +51,9 @@ def test_a_stop_before_go_means_the_command_never_runs(tmp_path: Path, wrapper: 
     files = RunFiles(tmp_path / "run")
     files.create()
     spawned = spawn(make_spec(tmp_path, f"touch {tmp_path / 'ran'}"), files, wrapper)
-    wait_for(lambda: catches(spawned.popen.pid, signum))  # its handlers are in place: it waits for "go"
+    # Its handlers are in place (SIGHUP's is set last; Python's own SIGINT handler is there from its start, so
+    # SIGINT's mask alone would not tell): it waits for "go".
+    wait_for(lambda: catches(spawned.popen.pid, signal.SIGHUP))
     os.killpg(spawned.popen.pid, signum)  # a cancel that reaches the group before the runner released it
     assert spawned.popen.wait(timeout=10) == 125  # it exits by itself, without waiting for "go" or EOF
     spawned.release()  # too late, and harmless: nobody reads it any more
