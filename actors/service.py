@@ -43,6 +43,7 @@ from host_runner.modes import mode_of
 from host_runner.ops.config import Config
 from host_runner.ops.disk import require_free_disk
 from host_runner.run.process_group import RunFiles
+from host_runner.store.event_log import EventLog
 from host_runner.workspace.admission import admission_for, claims_for
 
 if TYPE_CHECKING:
@@ -115,12 +116,14 @@ class RunnerService:
                  registry: pykka.ActorRef[WorktreeRegistryActor] | None = None,
                  callbacks: pykka.ActorRef[CallbackActor] | None = None,
                  retention: pykka.ActorRef[RetentionActor] | None = None,
+                 events: EventLog | None = None,
                  ask_timeout: float = ASK_TIMEOUT_SECONDS) -> None:
         self.supervisor = supervisor
         self.config = config
         self.registry = registry
         self.callbacks = callbacks
         self.retention = retention
+        self.event_log = events
         self.ask_timeout = ask_timeout
 
     # --- asking ------------------------------------------------------------------------------------------------
@@ -188,6 +191,13 @@ class RunnerService:
         path = files.stdout if stream == "stdout" else files.stderr
         key = (record.task_id, record.run_id)
         return RunOutput(record, path, is_over=lambda: self._run_is_over(*key))
+
+    def events(self) -> EventLog:
+        """The event log, read by the event stream in its request threads: committed state only, written by the
+        actors' transitions (no actor is asked: a stream's reads never wait on one). Raises ShuttingDown."""
+        if self.event_log is None:
+            raise ShuttingDown("the runner is shutting down")
+        return self.event_log
 
     def _run_is_over(self, task_id: str, run_id: str) -> bool:
         """Whether a run is terminal (or gone); a busy supervisor means "not yet, look again later"."""

@@ -71,7 +71,7 @@ class ActorSystem:
         self.supervisor = SupervisorActor.start(services, self.registry)
         self.retention = RetentionActor.start(self.config, self.store, self.reactor)
         self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks,
-                                     retention=self.retention)
+                                     retention=self.retention, events=self.store.events)
         logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d", self.config.executor,
                     self.config.data_dir, self.config.max_concurrency)
 
@@ -82,6 +82,8 @@ class ActorSystem:
         adopt; with ``cancel`` every active task is canceled first (groups killed, workspaces cleaned).
         """
         deadline = time.monotonic() + STOP_SECONDS
+        if self.store is not None:
+            self.store.events.close()  # event streams end now; their clients resume after the restart
         if self.supervisor is not None and self.supervisor.is_alive():
             try:
                 ending = self.supervisor.ask(PrepareShutdown(cancel=self.config.shutdown == "cancel"), timeout=10)

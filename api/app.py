@@ -15,6 +15,7 @@ from actors.service import RunnerService
 from actors.system import ActorSystem
 from api.auth import TokenAuth
 from api.debug import DebugActorsResource, DebugThreadsResource
+from api.event_stream import EventsResource
 from api.http_errors import ApiError, add_error_handlers
 from api.metrics import MetricsResource, RunnerCollector, metrics_registry
 from api.openapi import OpenApiResource
@@ -56,6 +57,9 @@ def create_api(service: RunnerService, config: Config, *, stopping: Callable[[],
     app.add_route("/health", HealthResource(config))
     followers = FollowerSlots(config.max_log_followers)
     app.add_route("/tasks/{task_id}/logs", TaskLogsResource(service, followers, stopping))
+    events = EventsResource(service, config, followers, stopping)
+    app.add_route("/events", events)
+    app.add_route("/tasks/{task_id}/events", events, suffix="task")
     app.add_route("/debug/actors", DebugActorsResource(service))
     app.add_route("/debug/threads", DebugThreadsResource())
     app.add_route("/metrics", MetricsResource(metrics_registry(RunnerCollector(service, config, followers))))

@@ -57,6 +57,25 @@ LOG_HEADERS = {
 BINARY: dict[str, Any] = {"application/octet-stream": {}}  # OpenAPI 3.1: raw bytes need no schema
 TEXT = {"text/plain": {"schema": {"type": "string"}}}
 HTML = {"text/html": {"schema": {"type": "string"}}}
+EVENTS_ANSWER = {"text/event-stream": {"schema": {"type": "string"}}, "application/json": {"schema": ref("EventPage")}}
+EVENT_PARAMETERS: tuple[dict[str, Any], ...] = (
+    query("after", {"type": "integer", "minimum": 0}, "events after this id (else Last-Event-ID, else all kept)"),
+    {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string", "pattern": "^[0-9]+$"},
+     "description": "sent by a reconnecting EventSource: events after this id"},
+    query("project_id", STRING, "only tasks of this workspace.project_id"),
+    query("status", {"enum": list(STATUSES)}, "only status events with this status"),
+    query("include", {"enum": ["progress"]}, "progress too: agents' result frames (event: output)"),
+    query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+          "without a stream: at most this many events"),
+)
+EVENTS_DESCRIPTION = (
+    "Stream events: `id:` the event's global id (increasing; resume with Last-Event-ID), `event:` its kind "
+    "(status, output), `data:` the JSON body a status callback of it would carry (no token or secret). The "
+    "stream's own events carry no id: `reset` first when retention removed events after the client's position, "
+    "`overflow` last when the client fell more than HOST_RUNNER_STREAM_MAX_BEHIND events behind (reconnect to go "
+    "on). A comment line every HOST_RUNNER_STREAM_KEEPALIVE_SECONDS while idle; the stream ends when the runner "
+    "stops."
+)
 
 OPERATIONS: list[Operation] = [
     Operation("post", "/tasks/submit", "submitTask", "Submit a task (the original host-runner's path)",
@@ -117,6 +136,19 @@ OPERATIONS: list[Operation] = [
                           query("follow", {"type": "boolean", "default": False}, "stream until the run ends"),
                           query("run_id", STRING, "another run than the newest")),
               headers={200: LOG_HEADERS}),
+    Operation("get", "/events", "events",
+              "Every task's events (status changes; agents' frames with include=progress): a resumable "
+              "Server-Sent Events stream with Accept: text/event-stream, else one JSON page",
+              {200: ("the stream (text/event-stream), or a page of events", EVENTS_ANSWER),
+               422: ("a bad parameter or Last-Event-ID", "Error"),
+               429: ("too many streams and log followers (HOST_RUNNER_MAX_LOG_FOLLOWERS)", "Error")},
+              parameters=EVENT_PARAMETERS + (query("task_id", STRING, "only this task's events"),),
+              asks_actor=False, description=EVENTS_DESCRIPTION),
+    Operation("get", "/tasks/{task_id}/events", "taskEvents", "One task's events, as GET /events",
+              {200: ("the stream (text/event-stream), or a page of events", EVENTS_ANSWER),
+               404: ("no such task", "Error"), 422: ("a bad parameter or Last-Event-ID", "Error"),
+               429: ("too many streams and log followers (HOST_RUNNER_MAX_LOG_FOLLOWERS)", "Error")},
+              parameters=(TASK_ID, *EVENT_PARAMETERS)),
     Operation("get", "/debug/actors", "debugActors",
               "Every live actor and what it owns, the queue, the reservations and the callback lanes",
               {200: ("the report; actors that did not answer in time are in not_answering", "DebugActors"),

@@ -201,6 +201,29 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {"tasks": {"type": "array", "items": {"oneOf": [ref("TaskRecord"), ref("TaskBrief")]}},
                        "count": {"type": "integer"}},
     },
+    "StreamEvent": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "event", "task_id", "run_id", "created_at", "data"],
+        "properties": {
+            "id": {"type": "integer", "minimum": 1, "description": "global, increasing"},
+            "event": {"enum": ["status", "output"]},
+            "task_id": STRING, "run_id": STRING, "created_at": STRING,
+            "data": {"type": "object", "description": "the body a status callback of this event carries"},
+        },
+    },
+    "EventPage": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["events", "next_after", "latest", "floor", "reset"],
+        "properties": {
+            "events": {"type": "array", "items": ref("StreamEvent")},
+            "next_after": {"type": "integer", "description": "pass as after= for the next page"},
+            "latest": {"type": "integer", "description": "the newest event's id"},
+            "floor": {"type": "integer", "description": "events up to this id may have been removed by retention"},
+            "reset": {"type": "boolean", "description": "after < floor: some events after it are gone"},
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status", "disk"],

@@ -17,7 +17,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos",
-           "observability", "callback_latency", "agent", "dashboard"]
+           "observability", "callback_latency", "event_latency", "agent", "dashboard"]
 # The dashboard bench drives headless Chromium (apt-get install chromium chromium-driver); without it, it is
 # left out of the run and its last figures are shown.
 BROWSER = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
@@ -85,6 +85,12 @@ def rows() -> list[tuple[str, str, str, str]]:
             f"median {one['median_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms", "—", None)
         add("callbacks, same, beside a hanging receiver",
             f"median {beside['median_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms", "—", None)
+    if e := load("event_latency"):
+        for run in e["scenarios"]:
+            stream, callback = run["stream"], run["callback"]
+            add(f"event stream, state change → receipt, {run['streams']} stream(s) ({run['tasks']} paced tasks)",
+                f"median {stream['median_ms']:.1f} ms, p99 {stream['p99_ms']:.1f} ms (callbacks beside it: "
+                f"{callback['median_ms']:.1f} / {callback['p99_ms']:.1f} ms)", "—", None)
     if a := load("agent"):
         p, v = a["parser"], a["service"]
         add("agent frame parser", f"{p['mib_per_s']:.0f} MiB/s, at most {p['max_buffered_bytes']} bytes held", "—",

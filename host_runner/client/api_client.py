@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 
+from host_runner.client.events import READ_TIMEOUT_SECONDS, StreamEvent, follow_events
 from host_runner.ops.api_token import token_from_environment
 
 DEFAULT_URL = "http://127.0.0.1:8765"
@@ -76,9 +77,12 @@ class Client:
 
     # --- plumbing ----------------------------------------------------------------------------------------------
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None,
-                stream: bool = False, timeout: float | None = None) -> requests.Response:
+                stream: bool = False, timeout: float | tuple[float, float] | None = None,
+                headers: dict[str, str] | None = None) -> requests.Response:
         """One request; raises :class:`ApiError` for an error status."""
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         query = {key: value for key, value in (params or {}).items() if value is not None}
         response = self.session.request(method, f"{self.url}{path}", params=query, json=json, headers=headers,
                                         stream=stream, timeout=timeout or self.timeout)
@@ -172,6 +176,28 @@ class Client:
                     rest = self.logs(task_id, stream=stream, offset=rest.next_offset, run_id=run_id)
                 return
             time.sleep(reconnect_delay)
+
+    # --- events ------------------------------------------------------------------------------------------------
+    def events(self, *, after: int = 0, task_id: str | None = None, project_id: str | None = None,
+               status: str | None = None, include: str | None = None, limit: int | None = None) -> dict[str, Any]:
+        """One page of events after ``after``: ``{"events", "next_after", "latest", "floor", "reset"}``."""
+        params = {"after": after, "task_id": task_id, "project_id": project_id, "status": status,
+                  "include": include, "limit": limit}
+        return self.request("GET", "/events", params=params).json()
+
+    def follow_events(self, *, after: int = 0, task_id: str | None = None, project_id: str | None = None,
+                      status: str | None = None, include: str | None = None,
+                      reconnect_delay: float = 1.0) -> Iterator[StreamEvent]:
+        """Every event after ``after`` as it happens, resuming by itself after a disconnect or a restart (see
+        :func:`host_runner.client.events.follow_events`); runs until the caller stops reading."""
+        params = {"task_id": task_id, "project_id": project_id, "status": status, "include": include}
+
+        def open_stream(position: int) -> requests.Response:
+            headers = {"Accept": "text/event-stream", "Last-Event-ID": str(position)}
+            return self.request("GET", "/events", params=params, stream=True, headers=headers,
+                                timeout=(self.timeout, READ_TIMEOUT_SECONDS))
+
+        return follow_events(open_stream, after, reconnect_delay)
 
     # --- operations ----------------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -93,6 +93,12 @@ class Config:
     log_format: str = "text"
     log_prompts: bool = False
     max_log_followers: int = 8
+    #: The event stream (GET /events): a comment this often on an idle stream, so proxies and clients see it alive;
+    stream_keepalive_seconds: float = 15.0
+    #: a client more than this many events behind the newest is sent ``event: overflow`` and disconnected;
+    stream_max_behind: int = 10_000
+    #: a client that takes no data for this long (its socket buffer full) is cut off, freeing its thread.
+    stream_write_timeout_seconds: float = 30.0
     max_queued: int = 1000  # queued tasks at most; a submit beyond is answered 429
     max_output_bytes: int = 2 * 1024**3  # per stream of a run; past it the run is stopped (0: no cap)
     min_free_bytes: int = 1024**3  # below it on the data dir's filesystem, submits are answered 507
@@ -253,6 +259,14 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         max_log_followers=read_setting(env, "HOST_RUNNER_MAX_LOG_FOLLOWERS", defaults.max_log_followers,
                                 number_in(int, 0, 1000), "an integer 0..1000"),
         header_timeout_seconds=read_header_timeout(env),
+        stream_keepalive_seconds=read_setting(env, "HOST_RUNNER_STREAM_KEEPALIVE_SECONDS",
+                                       defaults.stream_keepalive_seconds, number_in(float, 0.1, 3_600),
+                                       "seconds 0.1..3600"),
+        stream_max_behind=read_setting(env, "HOST_RUNNER_STREAM_MAX_BEHIND", defaults.stream_max_behind,
+                                number_in(int, 1, 10**9), "an integer 1..1000000000"),
+        stream_write_timeout_seconds=read_setting(env, "HOST_RUNNER_STREAM_WRITE_TIMEOUT_SECONDS",
+                                           defaults.stream_write_timeout_seconds, number_in(float, 0.5, 3_600),
+                                           "seconds 0.5..3600"),
         retention_seconds=read_setting(env, "HOST_RUNNER_RETENTION_SECONDS", defaults.retention_seconds,
                                 number_in(float, 1, 3.2e9), "seconds 1..3200000000"),
         retention_max_runs=read_setting(env, "HOST_RUNNER_RETENTION_MAX_RUNS", defaults.retention_max_runs,

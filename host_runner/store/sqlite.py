@@ -11,20 +11,21 @@ and the promise to report it are committed together or not at all.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import ACTIVE_STATUSES, TaskRecord, utc_now
-from host_runner.domain.request import TaskRequest, Workspace
-from host_runner.domain.seams import mode_rules
+from host_runner.domain.request import TaskRequest
+from host_runner.store.event_log import SCHEMA as EVENT_LOG_SCHEMA
+from host_runner.store.event_log import EventLog
 from host_runner.store.outbox import PENDING, encode_body, record_fields
+from host_runner.store.rows import BRIEF_COLUMNS, json_request, record_row, request_json, row_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -78,61 +79,6 @@ CREATE TABLE IF NOT EXISTS callback_events (
 CREATE INDEX IF NOT EXISTS callback_events_by_state ON callback_events (state, id);
 """
 
-# Columns a TaskRecord maps onto one to one (the rest are converted by _record_row / _row_record).
-_PLAIN = (
-    "task_id", "run_id", "status", "message", "execution_mode", "executor", "timeout_seconds", "created_at",
-    "updated_at", "started_at", "finished_at", "exit_code", "pid", "pid_start_ticks", "container_id", "log_dir",
-)
-
-
-# What a brief listing reads: everything a TaskRecord needs, with the bulky parts replaced in SQL.
-_BRIEF_COLUMNS = ", ".join((*_PLAIN, "workspace", "'' AS stdout_tail", "'' AS stderr_tail",
-                            "json_remove(extra, '$.outputs') AS extra"))
-
-
-def _record_row(record: TaskRecord) -> dict[str, Any]:
-    row = {name: getattr(record, name) for name in _PLAIN}
-    row["workspace"] = json.dumps(record.workspace.to_json()) if record.workspace else None
-    row["project_id"] = (
-        str(record.workspace.project_id) if record.workspace and record.workspace.project_id is not None else None
-    )
-    row["stdout_tail"] = record.stdout
-    row["stderr_tail"] = record.stderr
-    row["extra"] = json.dumps(record.extra)
-    return row
-
-
-def _row_record(row: sqlite3.Row) -> TaskRecord:
-    workspace = None
-    if row["workspace"]:
-        data = json.loads(row["workspace"])
-        data["lock_paths"] = tuple(data.get("lock_paths", ()))
-        workspace = Workspace(**data)
-    return TaskRecord(
-        **{name: row[name] for name in _PLAIN},
-        workspace=workspace,
-        stdout=row["stdout_tail"],
-        stderr=row["stderr_tail"],
-        extra=json.loads(row["extra"]),
-    )
-
-
-def _request_json(request: TaskRequest) -> str:
-    data = asdict(request)
-    data.pop("status_callback_token")  # kept in its own column, never copied into anything shown
-    return json.dumps(data)
-
-
-def _json_request(text: str, token: str | None) -> TaskRequest:
-    data = json.loads(text)
-    if data.get("workspace") is not None:
-        data["workspace"]["lock_paths"] = tuple(data["workspace"].get("lock_paths", ()))
-        data["workspace"] = Workspace(**data["workspace"])
-    # Only the modes that use a sandbox rebuild it (older rows of other modes may hold a raw, unvalidated one).
-    data["sandbox"] = mode_rules(data["execution_mode"]).load_sandbox(data.get("sandbox"))
-    return TaskRequest(**data, status_callback_token=token)
-
-
 @dataclass(frozen=True)
 class OutboxEvent:
     """An outbox row without its body (bodies are loaded only to be sent, so pending events cost little memory)."""
@@ -184,8 +130,9 @@ class Store:
         # NORMAL in WAL mode survives a crash of this process (only an OS crash can lose the last commits).
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SCHEMA + EVENT_LOG_SCHEMA)
         path.chmod(0o600)  # the store holds callback tokens
+        self.events = EventLog(self._db, self._lock)  # written in the transactions below
 
     def close(self) -> None:
         with self._lock:
@@ -193,13 +140,16 @@ class Store:
 
     def insert(self, record: TaskRecord, request: TaskRequest) -> None:
         """Store a new run; raises ``sqlite3.IntegrityError`` if (task_id, run_id) exists."""
-        row = _record_row(record)
-        row["request"] = _request_json(request)
+        row = record_row(record)
+        row["request"] = request_json(request)
         row["callback_token"] = request.status_callback_token
         names = ", ".join(row)
         marks = ", ".join(f":{name}" for name in row)
-        with self._lock, _writing():
+        with self._lock, _writing(), self._db:  # `with connection`: BEGIN … COMMIT, ROLLBACK on error
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", row)
+            latest = self.events.append(record, [record_fields(record)])
+        self.events.committed(latest)
 
     def update(
         self, record: TaskRecord, *, callback_url: str | None = None,
@@ -212,20 +162,20 @@ class Store:
         new unique ``event_id`` and the run's next ``sequence`` (1, 2, …). Returns that event, else None.
         """
         fields = record_fields(record) if callback_fields is None else callback_fields
-        events = self._update(record, callback_url, [fields] if callback_url else [])
+        events = self._update(record, callback_url, [fields])
         return events[0] if events else None
 
     def update_with_events(
         self, record: TaskRecord, callback_url: str | None, events: Sequence[Mapping[str, Any]]
     ) -> list[OutboxEvent]:
         """Like :meth:`update`, with one outbox event per item of ``events`` (each its body's fields), in order,
-        all in the same transaction (the agent executor's output frames). No URL: no events."""
-        return self._update(record, callback_url, list(events) if callback_url else [])
+        all in the same transaction (the agent executor's output frames). No URL: no callback events."""
+        return self._update(record, callback_url, list(events))
 
     def _update(
         self, record: TaskRecord, callback_url: str | None, events: list[Mapping[str, Any]]
     ) -> list[OutboxEvent]:
-        row = _record_row(record)
+        row = record_row(record)
         assignments = ", ".join(f"{name} = :{name}" for name in row if name not in ("task_id", "run_id"))
         with self._lock, _writing():
             self._db.execute("BEGIN IMMEDIATE")
@@ -236,11 +186,13 @@ class Store:
                 if cursor.rowcount != 1:
                     raise KeyError(f"no run {record.task_id}/{record.run_id} to update")
                 added = [self._add_event(record, callback_url, fields) for fields in events if callback_url]
+                latest = self.events.append(record, events)  # the event stream's, with or without a URL
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:  # SQLite rolls back by itself after some errors (SQLITE_FULL)
                     self._db.execute("ROLLBACK")
                 raise
+        self.events.committed(latest)
         return added
 
     def _add_event(self, record: TaskRecord, url: str, fields: Mapping[str, Any]) -> OutboxEvent:
@@ -316,20 +268,20 @@ class Store:
             rows = self._query("SELECT * FROM runs WHERE task_id = ? ORDER BY seq DESC LIMIT 1", (task_id,))
         else:
             rows = self._query("SELECT * FROM runs WHERE task_id = ? AND run_id = ?", (task_id, run_id))
-        return _row_record(rows[0]) if rows else None
+        return row_record(rows[0]) if rows else None
 
     def get_request(self, task_id: str, run_id: str) -> TaskRequest | None:
         rows = self._query(
             "SELECT request, callback_token FROM runs WHERE task_id = ? AND run_id = ?", (task_id, run_id)
         )
-        return _json_request(rows[0]["request"], rows[0]["callback_token"]) if rows else None
+        return json_request(rows[0]["request"], rows[0]["callback_token"]) if rows else None
 
     def list(self, *, status: str | None = None, project_id: str | None = None, limit: int = 100,
              brief: bool = False) -> list[TaskRecord]:
         """The newest run of each task, newest first, optionally filtered. ``brief`` leaves the bulky parts out
         in SQLite already (the output tails come back empty, agent ``outputs`` removed): a dashboard polling 1,000
         tasks a second must not read up to 64 KiB x 2 + 256 KiB per task each time."""
-        columns = _BRIEF_COLUMNS if brief else "*"
+        columns = BRIEF_COLUMNS if brief else "*"
         clauses = ["seq IN (SELECT MAX(seq) FROM runs GROUP BY task_id)"]
         params: list[Any] = []
         if status is not None:
@@ -341,7 +293,7 @@ class Store:
         params.append(limit)
         rows = self._query(f"SELECT {columns} FROM runs WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?",
                            params)
-        return [_row_record(row) for row in rows]
+        return [row_record(row) for row in rows]
 
     def count_by_status(self) -> dict[tuple[str, str], int]:
         """How many runs (all of them, not only the newest of each task) are in each (status, executor)."""
@@ -385,10 +337,11 @@ class Store:
                     deleted.append((task_id, run_id))
                     events += self._db.execute("DELETE FROM callback_events WHERE task_id = ? AND run_id = ?",
                                                (task_id, run_id)).rowcount
+            self.events.forget(deleted)
         return deleted, events
 
     def active(self) -> list[TaskRecord]:
         """Runs not yet terminal, oldest first (submission order)."""
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)
         rows = self._query(f"SELECT * FROM runs WHERE status IN ({marks}) ORDER BY seq", sorted(ACTIVE_STATUSES))
-        return [_row_record(row) for row in rows]
+        return [row_record(row) for row in rows]
