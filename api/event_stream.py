@@ -28,8 +28,8 @@ from typing import Any
 import falcon
 
 from actors.service import RunnerService
-from api.http_errors import ApiError, validation_error
-from api.task_output import FollowerSlots, client_gone
+from api.http_errors import ApiError, int_param, validation_error
+from api.task_output import FollowerSlots, HeldResponse, client_gone
 from host_runner.domain.errors import ShuttingDown
 from host_runner.domain.record import STATUSES
 from host_runner.ops.config import Config
@@ -55,12 +55,12 @@ def control_event(kind: str, data: dict[str, Any]) -> bytes:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-class EventStream:
-    """The WSGI body of one stream. A class, as :class:`api.task_output.LogFollower`, so that :meth:`close` frees
-    the follower slot whenever the server ends the response."""
+class EventStream(HeldResponse):
+    """One stream's body: the events after its position, then live ones, until it ends."""
 
     def __init__(self, log: EventLog, after: int, wanted: EventFilter, config: Config, gone: Callable[[], bool],
                  stopping: Callable[[], bool], release: Callable[[], None]) -> None:
+        super().__init__(release)
         self.log = log
         self.position = after
         self.wanted = wanted
@@ -68,14 +68,8 @@ class EventStream:
         self.max_behind = config.stream_max_behind
         self.gone = gone
         self.stopping = stopping
-        self._release: Callable[[], None] | None = release
-        self._chunks: Iterator[bytes] | None = None
 
-    def __iter__(self) -> Iterator[bytes]:
-        self._chunks = self._stream()
-        return self._chunks
-
-    def _stream(self) -> Iterator[bytes]:
+    def produce(self) -> Iterator[bytes]:
         try:
             yield from self._events()
         except ShuttingDown:
@@ -122,13 +116,6 @@ class EventStream:
                 continue
             self.log.wait(checked, min(WAIT_SLICE_SECONDS, next_keepalive - now))
 
-    def close(self) -> None:
-        if self._chunks is not None:
-            self._chunks.close()  # type: ignore[attr-defined]
-        if self._release is not None:
-            self._release()
-            self._release = None
-
 
 class EventsResource:
     """``GET /events`` (all tasks, with filters) and ``GET /tasks/{task_id}/events`` (one task)."""
@@ -159,7 +146,7 @@ class EventsResource:
         after = _position(req)
         log = self.service.events()
         if "text/event-stream" not in (req.accept or ""):
-            limit = _int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+            limit = int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
             latest = log.latest  # read first: a page that is not full selected everything up to it
             events = log.after(after, wanted, limit)
             floor = log.floor()
@@ -195,23 +182,10 @@ def _text_param(req: falcon.Request, name: str) -> str | None:
     return value
 
 
-def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = req.get_param(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise validation_error(name, f"must be an integer {low}..{high}") from None
-    if not low <= value <= high:
-        raise validation_error(name, f"must be an integer {low}..{high}")
-    return value
-
-
 def _position(req: falcon.Request) -> int:
     """Where the client is: ``?after=`` or, from a reconnecting EventSource, ``Last-Event-ID`` (0: the start)."""
     if req.get_param("after") is not None:
-        return _int_param(req, "after", 0, 0, MAX_ID)
+        return int_param(req, "after", 0, 0, MAX_ID)
     header = req.get_header("Last-Event-ID")
     if header is None or header.strip() == "":
         return 0

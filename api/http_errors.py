@@ -30,6 +30,14 @@ def validation_error(field_name: str, message: str) -> ApiError:
     return ApiError(falcon.HTTP_422, f"{field_name}: {message}", field=field_name)
 
 
+def int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within ``low..high`` (``default`` when absent); 422 naming it otherwise."""
+    try:
+        return req.get_param_as_int(name, min_value=low, max_value=high, default=default)
+    except falcon.HTTPInvalidParam:
+        raise validation_error(name, f"must be an integer between {low} and {high}") from None
+
+
 def serialize_error(req: falcon.Request, resp: falcon.Response, exception: falcon.HTTPError) -> None:
     body: dict[str, Any] = {
         "error": exception.title or exception.status,

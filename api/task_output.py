@@ -22,7 +22,7 @@ from pathlib import Path
 import falcon
 
 from actors.service import RunnerService
-from api.http_errors import ApiError, validation_error
+from api.http_errors import ApiError, int_param, validation_error
 
 logger = logging.getLogger(__name__)
 
@@ -76,31 +76,52 @@ def client_gone(sock: socket.socket | None) -> bool:
         return True
 
 
-class LogFollower:
-    """The WSGI body of a followed log. A class rather than a bare generator so that :meth:`close` (which every
-    WSGI server calls, also when the client went away) frees the follower slot even if iteration never began."""
+class HeldResponse:
+    """The WSGI body of a response that holds its request thread (a followed log, an event stream). A class rather
+    than a bare generator so that :meth:`close` (which every WSGI server calls, also when the client went away)
+    frees the follower slot even if iteration never began. Subclasses produce the chunks in :meth:`produce`."""
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release: Callable[[], None] | None = release
+        self._chunks: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._chunks = self.produce()
+        return self._chunks
+
+    def produce(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._chunks is not None:
+            self._chunks.close()  # type: ignore[attr-defined]
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
+class LogFollower(HeldResponse):
+    """A followed log: what the run writes, until it ends."""
 
     def __init__(self, path: Path, offset: int, is_over: Callable[[], bool], gone: Callable[[], bool],
                  stopping: Callable[[], bool], release: Callable[[], None], poll_seconds: float = 0.1,
                  status_every: float = 0.5) -> None:
+        super().__init__(release)
         self.path = path
         self.offset = offset
         self.is_over = is_over
         self.gone = gone
         self.stopping = stopping
-        self._release: Callable[[], None] | None = release
         self.poll_seconds = poll_seconds
         self.status_every = status_every
-        self._chunks: Iterator[bytes] | None = None
-
-    def __iter__(self) -> Iterator[bytes]:
-        self._chunks = self._follow()
-        return self._chunks
 
     def _drain(self) -> Iterator[bytes]:
         while data := read_range(self.path, self.offset, CHUNK):
             self.offset += len(data)
             yield data
+
+    def produce(self) -> Iterator[bytes]:
+        return self._follow()
 
     def _follow(self) -> Iterator[bytes]:
         # An empty first item makes gunicorn send the status and headers now: a client following a task that
@@ -124,13 +145,6 @@ class LogFollower:
                     return
             time.sleep(self.poll_seconds)
 
-    def close(self) -> None:
-        if self._chunks is not None:
-            self._chunks.close()  # type: ignore[attr-defined]
-        if self._release is not None:
-            self._release()
-            self._release = None
-
 
 class TaskLogsResource:
     """``GET /tasks/{task_id}/logs?stream=stdout|stderr&offset=N&limit=N&follow=true&run_id=R``."""
@@ -144,8 +158,8 @@ class TaskLogsResource:
         stream = req.get_param("stream") or "stdout"
         if stream not in STREAMS:
             raise validation_error("stream", "must be stdout or stderr")
-        offset = self._int_param(req, "offset", 0, 0, 2**62)
-        limit = self._int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        offset = int_param(req, "offset", 0, 0, 2**62)
+        limit = int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         try:
             follow = req.get_param_as_bool("follow", default=False)
         except falcon.HTTPInvalidParam:
@@ -172,12 +186,5 @@ class TaskLogsResource:
             release=self.slots.release,
         )
 
-    @staticmethod
-    def _int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
-        try:
-            return req.get_param_as_int(name, min_value=low, max_value=high, default=default)
-        except falcon.HTTPInvalidParam:
-            raise validation_error(name, f"must be an integer between {low} and {high}") from None
 
-
-__all__ = ["FollowerSlots", "LogFollower", "TaskLogsResource", "client_gone", "read_range"]
+__all__ = ["FollowerSlots", "HeldResponse", "LogFollower", "TaskLogsResource", "client_gone", "read_range"]
