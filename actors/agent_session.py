@@ -33,6 +33,7 @@ from actors.task import TaskActor
 from host_runner.agent.follower import OutputFollower
 from host_runner.agent.frames import Frame, FrameEvent
 from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, write_run_log
+from host_runner.agent_cli.transcript import handoff_for
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.record import utc_now
 from host_runner.domain.request import agent_group
@@ -336,13 +337,14 @@ class AgentSession(RunSession):
         if run.internal_error or run.cancel_message is not None or (run.adopt and outcome is None):
             return default
         if self.stop_reason is not None:  # checked first: a timeout after it is only a consequence
-            return "failed", self.stop_reason, exit_code
+            return "failed", self.stop_reason, exit_code, "timeout"
         if run.timed_out:
-            return "failed", f"timed out: no output for {run.record.timeout_seconds:g} s", exit_code
+            return "failed", f"timed out: no output for {run.record.timeout_seconds:g} s", exit_code, "timeout"
         last = self.outputs[-1] if self.outputs else {}  # the newest frame is never dropped
         if last.get("status") == "error":
             error = last.get("error")
-            return "failed", error if isinstance(error, str) and error else "the agent reported an error", exit_code
+            return ("failed", error if isinstance(error, str) and error else "the agent reported an error", exit_code,
+                    "agent_error")
         return default
 
     def after_run(self, status: str, message: str, exit_code: int | None) -> Callable[[], dict[str, Any]]:
@@ -387,3 +389,8 @@ class AgentSession(RunSession):
             "idle_for_seconds": None if self.idle_since is None else round(time.time() - self.idle_since, 3),
             "output_offset": self.run.record.extra.get("_output_offset", 0),
         }
+
+    def final_fields(self) -> dict[str, Any]:
+        """The ``handoff``: the newest non-empty text result the agent gave (None: it answered nothing)."""
+        texts = (output.get("result") for output in reversed(self.outputs))
+        return {"handoff": handoff_for(next((text for text in texts if isinstance(text, str) and text.strip()), None))}
