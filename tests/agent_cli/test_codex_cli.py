@@ -143,3 +143,25 @@ def test_plain_mode_keeps_the_original_output(make_runner, model, tmp_path: Path
     record = runner.wait_status("plain", "success", timeout=120)
     assert record["stdout"].strip() == "plain answer"  # codex prints only the final message in plain mode
     assert "final_message" not in record and "handoff" not in record
+
+
+def test_a_restart_neither_loses_nor_repeats_an_event(make_runner, model, tmp_path: Path):
+    model.script = [
+        Reply([function_call("exec_command", {"cmd": "echo before", "tty": False})]),
+        Reply([function_call("exec_command", {"cmd": "sleep 6.5; echo after", "tty": False,
+                                              "yield_time_ms": 600000}, call_id="call-3")]),
+        Reply([message(FINAL)]),
+    ]
+    runner = codex_runner(make_runner, model, tmp_path)
+    runner.submit(task_id="rs", **in_project(tmp_path))
+    wait_for(lambda: runner.get("rs").get("commands"), timeout=120)  # the first command is on the record
+    wait_for(lambda: sleepers("6.5"), timeout=60)
+    again = runner.restart()  # the codex process keeps running; the new runner adopts it
+    assert again.get("rs")["status"] == "running"
+    record = again.wait_status("rs", timeout=120)
+    assert record["status"] == "success", record
+    assert [command["exit_code"] for command in record["commands"]] == [0, 0]
+    assert record["final_message"] == FINAL and record["handoff"]["summary"] == FINAL
+    raw = Path(record["logs"]["stdout"]).read_text()
+    assert record["events"] == len(raw.splitlines())
+    assert record["stdout"].count("echo before") == 1 and record["stdout"].count(FINAL) == 1
