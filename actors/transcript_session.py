@@ -39,17 +39,13 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _Read:
-    """Event lines the follower read (told from its thread)."""
+class _Followed:
+    """From the follower's thread: event ``lines`` it read, or (``done``) that it stopped for good, having read
+    everything after the exit, or failed with ``error``."""
 
     lines: list[Line]
-
-
-@dataclass(frozen=True)
-class _Drained:
-    """The follower has stopped for good: it read everything after the exit, or failed."""
-
-    error: BaseException | None
+    done: bool = False
+    error: BaseException | None = None
 
 
 class TranscriptSession(RunSession):
@@ -71,8 +67,8 @@ class TranscriptSession(RunSession):
         reader = JsonLines(self.run.record.extra.get("_transcript_offset", 0))
         self.follower = OutputFollower(
             self.run.files.stdout, reader.offset,
-            on_events=lambda lines: tell_if_alive(ref, _Read(lines)),
-            on_done=lambda error: tell_if_alive(ref, _Drained(error)),
+            on_events=lambda lines: tell_if_alive(ref, _Followed(lines)),
+            on_done=lambda error: tell_if_alive(ref, _Followed([], done=True, error=error)),
             name=f"events-{self.run.record.task_id}", parser=reader,
         )
         self.run.files.transcript.touch(mode=0o600)  # the record's stdout is the transcript from now on
@@ -82,8 +78,11 @@ class TranscriptSession(RunSession):
         if self.follower is not None:
             self.follower.stop()  # the next runner resumes reading at the persisted offset
 
-    @handles(_Read)
-    def on_read(self, message: _Read) -> None:
+    @handles(_Followed)
+    def on_followed(self, message: _Followed) -> None:
+        if message.done:
+            self._drained(message.error)
+            return
         try:
             if self.parser is None or self.run.phase not in (Phase.RUNNING, Phase.DRAINING):
                 return
@@ -105,18 +104,16 @@ class TranscriptSession(RunSession):
                 self.follower.acknowledge()
 
     def after_exit(self, outcome: ExitStatus | None) -> bool:
-        """Read the rest of the events first: the last ones (the final message, a failed turn) decide."""
-        if self.follower is None or self.drained:
-            return True
-        self.follower.finish()
-        return False
+        """Read the rest of the events first (the final message, a failed turn): conclude once drained."""
+        if self.follower is not None and not self.drained:
+            self.follower.finish()
+        return self.follower is None or self.drained
 
-    @handles(_Drained)
-    def on_drained(self, message: _Drained) -> None:
+    def _drained(self, error: BaseException | None) -> None:
         self.drained = True
-        if message.error is not None:  # the events after this point stay in stdout.log only
-            logger.error("task %s: reading the agent CLI's events failed: %s", self.run.record.task_id,
-                         message.error, extra=task_fields(self.run.record))
+        if error is not None:  # the events after this point stay in stdout.log only
+            logger.error("task %s: reading the agent CLI's events failed: %s", self.run.record.task_id, error,
+                         extra=task_fields(self.run.record))
         if self.run.phase is Phase.DRAINING:
             self.run.conclude()
 
