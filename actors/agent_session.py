@@ -20,6 +20,7 @@ previous runner stopped reading, without losing or repeating a frame.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -34,7 +35,8 @@ from actors.run_session import Conclusion, Phase, Run, RunSession, parse_utc
 from actors.task import TaskActor
 from host_runner.agent.follower import OutputFollower
 from host_runner.agent.frames import Frame, FrameEvent
-from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, write_run_log
+from host_runner.agent.protocol import AgentFiles, IpcInbox, RunSummary, finish_run
+from host_runner.agent_cli.transcript import handoff_for
 from host_runner.domain.errors import Conflict, ShuttingDown
 from host_runner.domain.record import utc_now
 from host_runner.domain.request import agent_group
@@ -346,14 +348,16 @@ class AgentSession(RunSession):
             how = f"it did not exit within {grace:g} s of _close and was stopped" if self.closing else \
                 self.stop_reason or f"stopped at its timeout, {run.record.timeout_seconds:g} s without output"
             idle_for = max(0.0, time.time() - self.idle_since)
-            return "success", f"closed after being idle for {idle_for:.0f} s since its last answer ({how})", exit_code
+            return ("success", f"closed after being idle for {idle_for:.0f} s since its last answer ({how})",
+                    exit_code, None)
         if self.stop_reason is not None:  # checked first: a timeout after it is only a consequence
-            return "failed", self.stop_reason, exit_code
+            return "failed", self.stop_reason, exit_code, "timeout"
         if run.timed_out:
-            return "failed", f"timed out: no output for {run.record.timeout_seconds:g} s", exit_code
+            return "failed", f"timed out: no output for {run.record.timeout_seconds:g} s", exit_code, "timeout"
         if last.get("status") == "error":
             error = last.get("error")
-            return "failed", error if isinstance(error, str) and error else "the agent reported an error", exit_code
+            return ("failed", error if isinstance(error, str) and error else "the agent reported an error", exit_code,
+                    "agent_error")
         return default
 
     def after_run(self, status: str, message: str, exit_code: int | None) -> Callable[[], dict[str, Any]]:
@@ -372,19 +376,7 @@ class AgentSession(RunSession):
             session_id=run.request.session_id, new_session_id=self.new_session_id,
             prompt=run.request.prompt if config.log_prompts else None,
         )
-        agent_files, stderr = self.agent_files, run.files.stderr
-        task_id, fields_for_log = run.record.task_id, task_fields(run.record)
-
-        def work() -> dict[str, Any]:
-            agent_files.input.unlink(missing_ok=True)
-            try:
-                write_run_log(agent_files.run_log, summary, stderr)
-            except OSError as exc:
-                logger.error("task %s: cannot write its run log: %s", task_id, exc, extra=fields_for_log)
-                return {}
-            return {"run_log": str(agent_files.run_log)}
-
-        return work
+        return functools.partial(finish_run, self.agent_files, summary, run.files.stderr, task_fields(run.record))
 
     def _command(self) -> tuple[str, ...]:
         try:
@@ -398,3 +390,8 @@ class AgentSession(RunSession):
             "idle_for_seconds": None if self.idle_since is None else round(time.time() - self.idle_since, 3),
             "output_offset": self.run.record.extra.get("_output_offset", 0),
         }
+
+    def final_fields(self) -> dict[str, Any]:
+        """The ``handoff``: the newest non-empty text result the agent gave (None: it answered nothing)."""
+        texts = (output.get("result") for output in reversed(self.outputs))
+        return {"handoff": handoff_for(next((text for text in texts if isinstance(text, str) and text.strip()), None))}

@@ -65,6 +65,7 @@ class CancelTask:
 
     task_id: str
     message: str = "canceled by api"
+    reason: str = "api"  # the record's cancel_reason
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class Describe:
 @dataclass(frozen=True)
 class Cancel:
     message: str
+    reason: str = "api"  # the record's cancel_reason (or failure_reason, when the cancel fails the run)
 
 
 @dataclass(frozen=True)

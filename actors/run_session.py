@@ -33,11 +33,22 @@ from host_runner.workspace.interface import Workspace
 
 __all__ = [
     "Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "after_run_work", "describe_exit",
-    "parse_utc",
+    "parse_utc", "reason_fields",
 ]
 
-#: Status, message and exit code of a run that ended.
-Conclusion = tuple[str, str, int | None]
+#: Status, message, exit code and reason of a run that ended: the reason is the record's ``failure_reason`` of a
+#: failed run (host_runner.domain.record.FAILURE_REASONS), its ``cancel_reason`` if canceled, None on success.
+Conclusion = tuple[str, str, int | None, str | None]
+
+
+def reason_fields(status: str, reason: str | None) -> dict[str, Any]:
+    """The record fields that say why a run ended: ``failure_reason`` when it failed (``lost`` when nobody said
+    why), ``cancel_reason`` when it was canceled; none on success."""
+    if status == "failed":
+        return {"failure_reason": reason or "lost"}
+    if status == "canceled":
+        return {"cancel_reason": reason or "api"}
+    return {}
 
 
 def parse_utc(value: str) -> float:
@@ -45,17 +56,17 @@ def parse_utc(value: str) -> float:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def describe_exit(outcome: ExitStatus | None) -> tuple[str, str, int | None]:
-    """Status, message and exit code of a run that ended by itself."""
+def describe_exit(outcome: ExitStatus | None) -> Conclusion:
+    """Status, message, exit code and failure reason of a run that ended by itself."""
     if outcome is None:
-        return "failed", "the process ended without recording an exit status", None
-    if outcome.error:
-        return "failed", outcome.error, outcome.exit_code
+        return "failed", "the process ended without recording an exit status", None, "lost"
+    if outcome.error:  # the command could not be started (not found, not executable): the run's setup failed
+        return "failed", outcome.error, outcome.exit_code, "setup"
     if outcome.exit_code == 0:
-        return "success", "completed", 0
+        return "success", "completed", 0, None
     if outcome.signal:
-        return "failed", f"killed by {signal_name(outcome.signal)}", outcome.exit_code
-    return "failed", f"exited with code {outcome.exit_code}", outcome.exit_code
+        return "failed", f"killed by {signal_name(outcome.signal)}", outcome.exit_code, "exit_code"
+    return "failed", f"exited with code {outcome.exit_code}", outcome.exit_code, "exit_code"
 
 
 class Phase(enum.Enum):
@@ -136,11 +147,15 @@ class RunSession:
         return True
 
     def conclusion(self, outcome: ExitStatus | None, default: Conclusion) -> Conclusion:
-        """Status, message and exit code of the run; ``default`` is the TaskActor's own verdict."""
+        """Status, message, exit code and reason of the run; ``default`` is the TaskActor's own verdict."""
         return default
 
     def on_ending(self) -> None:
         """The run is ending (from any phase, also when it never started)."""
+
+    def final_fields(self) -> dict[str, Any]:
+        """Fields the session adds to the terminal record (the ``handoff``, ...), asked for once the run ended."""
+        return {}
 
     def after_run(self, status: str, message: str, exit_code: int | None) -> Callable[[], dict[str, Any]]:
         """Blocking work after the workspace's cleanup, run in a helper thread; returns fields for the record's

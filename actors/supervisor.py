@@ -49,6 +49,7 @@ from actors.messages import (
 from actors.preparing import PREPARING, discard_half_made
 from actors.worktree_registry import WorktreeRegistryActor
 from actors.run_session import RunSession, SessionFactory, TaskServices
+from actors.transcript_session import TranscriptSession
 from actors.task import TaskActor
 from actors.task_views import group_field, queue_positions, with_live_tails
 from host_runner.agent.protocol import agent_timeout
@@ -57,7 +58,7 @@ from host_runner.domain.errors import Conflict, QueueFull, ShuttingDown
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest, agent_group
-from host_runner.executors import needs_group, speaks_agent_protocol
+from host_runner.executors import find_executor, needs_group, speaks_agent_protocol
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields
 from host_runner.ops.stats import DURATION_BUCKETS, Histogram, seconds_between
@@ -256,6 +257,8 @@ class SupervisorActor(Actor):
         session: SessionFactory = RunSession
         if speaks_agent_protocol(record.executor):
             actor_class, session = AgentTaskActor, AgentSession
+        elif (executor := find_executor(record.executor)) is not None and executor.event_parser(self.config):
+            session = TranscriptSession  # an agent CLI in its machine-readable mode
         self.running[record.key] = actor_class.start(record, request, self.services, adopt=adopt, session=session)
         group = self._group(request)
         if group is not None:
@@ -288,10 +291,10 @@ class SupervisorActor(Actor):
         if not message.cancel:
             return []
         for key in list(self.queue):
-            self.on_cancel_task(CancelTask(key[0], message.message))
+            self.on_cancel_task(CancelTask(key[0], message.message, "shutdown"))
         events = []
         for key, ref in self.running.items():
-            ref.tell(Cancel(message.message))
+            ref.tell(Cancel(message.message, "shutdown"))
             event = threading.Event()
             self.end_waiters.setdefault(key, []).append(event)
             events.append(event)
@@ -307,7 +310,8 @@ class SupervisorActor(Actor):
         if key in self.queued_groups:  # never started: end it here
             request = self.store.get_request(*key)
             now = utc_now()
-            record = record.evolve(status="canceled", message=message.message, finished_at=now)
+            record = record.evolve(status="canceled", message=message.message, finished_at=now,
+                                   extra={**record.extra, "cancel_reason": message.reason})
             # Persisted first: if the store cannot be written (StoreUnavailable), the task stays queued.
             self.services.journal.commit(record, request.status_callback_url if request is not None else None)
             del self.queued_groups[key]
@@ -318,7 +322,7 @@ class SupervisorActor(Actor):
         if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery
             logger.error("task %s is %s but has no actor", record.task_id, record.status, extra=task_fields(record))
             return CancelResult(record, None)
-        ref.tell(Cancel(message.message))
+        ref.tell(Cancel(message.message, message.reason))
         event = threading.Event()
         self.end_waiters.setdefault(key, []).append(event)
         return CancelResult(record, event)

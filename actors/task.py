@@ -4,10 +4,8 @@ Phases (:class:`~actors.run_session.Phase`): starting (workspace prepared and pr
 thread) → running (the reactor tells us when the process exits or the timeout passes) → draining (only while
 the session reads what the process left) → ending (workspace cleaned in a helper thread) → done. The inbox
 never waits on anything, so a cancel is handled in every phase. Each transition is committed through the
-:class:`~actors.journal.Journal` before the supervisor and the CallbackActor hear of it.
-
-What an executor adds to a run (the agent's frames, inbox and timers) is the run's session, chosen by the
-supervisor (see :mod:`actors.run_session`).
+:class:`~actors.journal.Journal` before the supervisor and the CallbackActor hear of it. What an executor adds
+to a run (agent frames, inbox and timers; an agent CLI's events) is its session (:mod:`actors.run_session`).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from actors.base import Actor, handles
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
 from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, after_run_work,
-                                describe_exit, parse_utc)
+                                describe_exit, parse_utc, reason_fields)
 from actors.task_messages import CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut
 from actors.task_messages import tell_output_exceeded
 from host_runner.domain.errors import StoreUnavailable
@@ -66,6 +64,7 @@ class TaskActor(Actor):
         self.internal_error = False  # a handler failed while the process ran: it was killed, the task fails
         self.timed_out = False
         self.output_exceeded = False  # stopped like a cancel (cancel_message says why), but the run fails
+        self.cancel_reason = "api"  # the record's cancel_reason (api, shutdown) once cancel_message is set
         self.timers: list[Timer | OutputWatch] = []  # all cancelled when the process exits
         self.timeout_timer: Timer | None = None
         self.timeout_deadline = 0.0  # time.monotonic() value; may move later while its timer is pending
@@ -85,7 +84,7 @@ class TaskActor(Actor):
             try:
                 self.commit(marked, events=())
             except StoreUnavailable as exc:
-                self._end("failed", f"not started: {exc}", None)
+                self._end("failed", f"not started: {exc}", None, "setup")
                 return
         self.wait_for_start = self.in_background(self._prepare_and_start, self._started)
 
@@ -159,14 +158,14 @@ class TaskActor(Actor):
             else:
                 logger.error("task %s failed to start", self.record.task_id, exc_info=error)
                 text = "internal error while starting the task; see the runner log"
-            self._end("failed", text, None)
+            self._end("failed", text, None, "setup")
             return
         launched = message.launched
         if not self.adopt and self.cancel_message is not None:
             # Canceled while starting (a slow hook, image pull or `docker create`): never released, so the
             # command never runs; the wrapper exits at once and a container is removed.
             message.launcher.stop(force=True)
-            self._end("canceled", self.cancel_message, None)
+            self._end("canceled", self.cancel_message, None, self.cancel_reason)
             return
         self.launcher = message.launcher
         if not self.adopt:
@@ -181,7 +180,7 @@ class TaskActor(Actor):
                 # Not released, so the command never runs: a run the store does not know of must not exist.
                 logger.warning("task %s not started: %s", self.record.task_id, exc)
                 self.launcher.stop(force=True)
-                self._end("failed", f"not started: {exc}", None)
+                self._end("failed", f"not started: {exc}", None, "setup")
                 return
         # Only now, with the pid on disk, may the command begin: a runner killed before this point leaves a
         # wrapper that exits without running anything, and the task is queued again on restart.
@@ -215,7 +214,7 @@ class TaskActor(Actor):
     def on_cancel(self, message: Cancel) -> None:
         if self.phase not in (Phase.STARTING, Phase.RUNNING) or self.cancel_message is not None or self.timed_out:
             return
-        self.cancel_message = message.message
+        self.cancel_message, self.cancel_reason = message.message, message.reason
         if self.phase is Phase.RUNNING:
             self.terminate()
 
@@ -272,31 +271,34 @@ class TaskActor(Actor):
         self._end(*self.session.conclusion(outcome, self._conclusion(outcome)))
 
     def _conclusion(self, outcome: ExitStatus | None) -> Conclusion:
-        """Status, message and exit code of the run, from how it ended (before the session has its say)."""
+        """Status, message, exit code and reason of the run, from how it ended (before the session has its say)."""
         exit_code = outcome.exit_code if outcome else None
-        if self.internal_error:
-            return "failed", "internal error in the runner; see its log", exit_code
+        if self.internal_error:  # the runner lost control of the run (it was killed)
+            return "failed", "internal error in the runner; see its log", exit_code, "lost"
+        if self.output_exceeded:
+            return "failed", self.cancel_message or "output limit exceeded", exit_code, "output_limit"
         if self.cancel_message is not None:
-            return "failed" if self.output_exceeded else "canceled", self.cancel_message, exit_code
+            return "canceled", self.cancel_message, exit_code, self.cancel_reason
         if self.timed_out:
-            return "failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code
+            return "failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code, "timeout"
         if self.adopt and outcome is None:
-            return "failed", "lost: runner restarted and the process was gone", None
+            return "failed", "lost: runner restarted and the process was gone", None, "lost"
         return describe_exit(outcome)
 
     # --- ending ----------------------------------------------------------------------------------------------
-    def _end(self, status: str, message: str, exit_code: int | None) -> None:
+    def _end(self, status: str, message: str, exit_code: int | None, reason: str | None = None) -> None:
         self.phase = Phase.ENDING
         self.session.on_ending()
         if self.cancel_message is not None and status == "failed" and self.launcher is None:
-            status, message = "canceled", self.cancel_message
+            status, message, reason = "canceled", self.cancel_message, self.cancel_reason
+        fields = self.session.final_fields()
         try:
             workspace: Workspace | None = self.workspace or self._workspace()
         except WorkspaceError:  # a mode this runner cannot handle: nothing was prepared, nothing to clean
             workspace = None
         self.in_background(
             after_run_work(workspace, self.session, status, message, exit_code),
-            lambda fields, error: CleanedUp(status, message, exit_code, fields or {}),
+            lambda done, error: CleanedUp(status, message, exit_code, {**fields, **(done or {})}, reason),
         )
 
     @handles(CleanedUp)
@@ -306,8 +308,10 @@ class TaskActor(Actor):
         try:
             self.transition(
                 status=message.status, message=message.message, exit_code=message.exit_code,
-                finished_at=utc_now(), stdout=read_tail(self.files.stdout), stderr=read_tail(self.files.stderr),
-                extra={**without_marker(self.record.extra), **message.fields},
+                finished_at=utc_now(), stdout=read_tail(self.files.readable_stdout),
+                stderr=read_tail(self.files.stderr),
+                extra={**without_marker(self.record.extra), **message.fields,
+                       **reason_fields(message.status, message.reason)},
             )
         except StoreUnavailable as exc:
             # Nothing is lost: the end stays in memory (the slot stays taken) and is written once it can be.
@@ -344,7 +348,7 @@ class TaskActor(Actor):
         """A bug in a handler must not strand a process: stop it and end the task as failed."""
         if self.phase is Phase.DRAINING:  # the process is gone: end with what we have
             exit_code = self.exit_outcome.exit_code if self.exit_outcome else None
-            self._end("failed", "internal error in the runner; see its log", exit_code)
+            self._end("failed", "internal error in the runner; see its log", exit_code, "lost")
             return
         if self.phase is Phase.RUNNING and self.launcher is not None:
             self.launcher.stop(force=True)
@@ -353,7 +357,7 @@ class TaskActor(Actor):
             self.cancel_message = self.cancel_message or "internal error in the runner; see its log"
             return  # the exit notification ends the task
         if self.phase in (Phase.STARTING, Phase.RUNNING):
-            self._end("failed", "internal error in the runner; see its log", None)
+            self._end("failed", "internal error in the runner; see its log", None, "lost")
             return
         # Failing while ending: free the supervisor's slot all the same, with the best record we can keep.
         self.phase = Phase.DONE
@@ -366,6 +370,7 @@ class TaskActor(Actor):
                 self.record = self.record.evolve(
                     status="failed", message="internal error in the runner; see its log",
                     finished_at=self.record.finished_at or utc_now(),
+                    extra={**self.record.extra, "failure_reason": "lost"},
                 )
                 self.commit(self.record)
         except Exception:

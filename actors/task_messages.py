@@ -71,3 +71,4 @@ class CleanedUp:
     message: str
     exit_code: int | None
     fields: dict[str, Any]
+    reason: str | None = None  # failure_reason of a failed run, cancel_reason of a canceled one

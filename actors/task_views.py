@@ -33,7 +33,7 @@ def with_live_tails(record: TaskRecord, runs_dir: Path) -> TaskRecord:
     if record.status != "running" or not record.log_dir:
         return record
     files = RunFiles.for_run(runs_dir, record.task_id, record.run_id)
-    return replace(record, stdout=read_tail(files.stdout), stderr=read_tail(files.stderr))
+    return replace(record, stdout=read_tail(files.readable_stdout), stderr=read_tail(files.stderr))
 
 
 def group_field(group: str | None) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from host_runner.domain.names import EXECUTION_MODES, EXECUTORS
-from host_runner.domain.record import STATUSES
+from host_runner.domain.record import CANCEL_REASONS, FAILURE_REASONS, STATUSES
 from host_runner.domain.submission import MAX_PROMPT_BYTES, MAX_TIMEOUT_SECONDS
 
 
@@ -23,6 +23,7 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
 TIMESTAMP = {"type": "string", "description": "ISO-8601 UTC, e.g. 2026-11-23T09:00:00.123456Z"}
 ID = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._:@+=-]{0,199}$"}
 
@@ -170,11 +171,38 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "last_output_at": TIMESTAMP,
             "closing": {"type": "boolean", "description": "_close was written: no more messages"},
             "run_log": {"type": "string", "description": "agent tasks, once ended: the per-run log file"},
+            "failure_reason": {"enum": list(FAILURE_REASONS), "description": "failed runs: why"},
+            "cancel_reason": {"enum": list(CANCEL_REASONS), "description": "canceled runs: who canceled"},
+            # agent CLIs in their machine-readable mode (codex --json): README "Agent CLI records"
+            "final_message": nullable({"type": "string", "description": "the agent's last message"}),
+            "usage": {"type": "object", "additionalProperties": False,
+                      "required": ["input_tokens", "cached_input_tokens", "output_tokens"],
+                      "properties": {"input_tokens": INTEGER, "cached_input_tokens": INTEGER,
+                                     "output_tokens": INTEGER}},
+            "files_changed": {"type": "array", "description": "the first 1,000 files the agent's patches changed",
+                              "items": {"type": "object", "additionalProperties": False, "required": ["path", "kind"],
+                                        "properties": {"path": STRING, "kind": STRING}}},
+            "files_changed_count": INTEGER,
+            "commands": {"type": "array", "description": "the newest commands the agent ran (up to 32 KiB)",
+                         "items": {"type": "object", "additionalProperties": False,
+                                   "required": ["command", "exit_code"],
+                                   "properties": {"command": STRING, "exit_code": nullable(INTEGER)}}},
+            "commands_count": INTEGER,
+            "events": {"type": "integer", "description": "JSON events the agent CLI printed (all in stdout.log)"},
+            "handoff": nullable(ref("Handoff")),
             "callbacks": {
                 "type": "array", "items": ref("CallbackEvent"),
                 "description": "on GET /tasks/{task_id} and cancel answers: the run's callback events in order",
             },
         },
+    },
+    "Handoff": {
+        "type": "object",
+        "description": "What the agent answered, for the orchestrator (also in the terminal callback)",
+        "additionalProperties": False,
+        "required": ["summary", "details"],
+        "properties": {"summary": {"type": "string", "minLength": 1, "description": "at most 4 KiB"},
+                       "details": nullable({"type": "string", "description": "the whole message when longer"})},
     },
     "CallbackEvent": {
         "type": "object",

@@ -8,6 +8,7 @@ may import (README "Architecture" shows them all):
 - run: starting, watching and stopping a task's processes (commands, wrapper, process groups, launchers, reactor)
 - workspace: where a task works (scratch, shared, git worktrees; admission)
 - agent: the agent-runner protocol (stdin object, IPC, frames, output follower)
+- agent_cli: agent CLIs' JSON events (the shared transcript: record fields, readable stdout, handoff; codex parser)
 - store: persistence (SQLite records and the callback outbox)
 - delivery: sending callbacks over HTTP (attempt, retry policy)
 - sandbox: docker-sandbox runs on the Docker engine (docker client, container launchers, orphan sweep)

@@ -12,8 +12,9 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
-from host_runner.agent.frames import FrameEvent, FrameParser
+from host_runner.agent.frames import FrameParser
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +25,17 @@ POLL_SECONDS = 0.05
 MAX_UNACKNOWLEDGED = 8
 
 
+class StreamParser(Protocol):
+    """What the follower feeds: the agent frame parser, or an agent CLI's JSON Lines reader."""
+
+    offset: int
+
+    def feed(self, data: bytes) -> list[Any]: ...
+
+
 class OutputFollower:
-    """Reads ``path`` from ``offset`` on; ``on_events(events)`` gets each non-empty batch of frames, in order.
+    """Reads ``path`` from ``offset`` on; ``on_events(events)`` gets each non-empty batch of frames (or of what
+    ``parser`` returns, when given one that starts at ``offset``), in order.
 
     The owner calls :meth:`acknowledge` once per batch it handled; at most :data:`MAX_UNACKNOWLEDGED` batches
     are outstanding, after which reading pauses.
@@ -35,14 +45,15 @@ class OutputFollower:
         self,
         path: Path,
         offset: int,
-        on_events: Callable[[list[FrameEvent]], None],
+        on_events: Callable[[list[Any]], None],
         on_done: Callable[[BaseException | None], None],
         *,
         poll_seconds: float = POLL_SECONDS,
         name: str = "output-follower",
+        parser: StreamParser | None = None,
     ) -> None:
         self.path = path
-        self.parser = FrameParser(offset)
+        self.parser: StreamParser = parser if parser is not None else FrameParser(offset)
         self.on_events = on_events
         self.on_done = on_done
         self.poll_seconds = poll_seconds

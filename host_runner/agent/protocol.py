@@ -198,3 +198,15 @@ def write_run_log(path: Path, summary: RunSummary, stderr: Path) -> None:
         except FileNotFoundError:
             handle.write(b"(no stderr file)\n")
     os.replace(temporary, path)
+
+
+def finish_run(files: AgentFiles, summary: RunSummary, stderr: Path, log_fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Once the run ended (in a helper thread): drop the stdin file (it holds the prompt; the store keeps the
+    request) and write the run log; returns the record's ``run_log`` field (none when it could not be written)."""
+    files.input.unlink(missing_ok=True)
+    try:
+        write_run_log(files.run_log, summary, stderr)
+    except OSError as exc:
+        logger.error("task %s: cannot write its run log: %s", summary.task_id, exc, extra=dict(log_fields))
+        return {}
+    return {"run_log": str(files.run_log)}

@@ -7,7 +7,7 @@ validation and the settings reach it; and checks the registry against host_runne
 Adding an executor: a module here, its name in EXECUTORS, a line in ``_EXECUTORS``, its tests.
 
 May import: host_runner.domain, host_runner.ops, host_runner.run, host_runner.workspace, host_runner.agent,
-host_runner.sandbox, host_runner.store (never host_runner.modes, the actors or the API).
+host_runner.agent_cli, host_runner.sandbox, host_runner.store (never host_runner.modes, the actors or the API).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from host_runner.agent_cli.jsonl import EventParser
 from host_runner.domain.request import TaskRequest
 from host_runner.ops.config import Config
 from host_runner.run.commands import LaunchError, build_process_spec
@@ -39,6 +40,11 @@ class Executor(ABC):
     def command(self, config: Config, request: TaskRequest) -> tuple[str, ...]:
         """The argv of the task's process; raises :class:`LaunchError` when the settings give none."""
         raise LaunchError(f"executor {self.name!r} does not start a process")
+
+    def event_parser(self, config: Config) -> EventParser | None:
+        """The parser of the JSON events the process prints on stdout, for an agent CLI run in its
+        machine-readable mode: the actors then follow them into the record (actors/transcript_session.py)."""
+        return None
 
     def not_found(self, argv: tuple[str, ...]) -> str | None:
         """What to say when ``argv[0]`` is not found (None: the common ``command not found``)."""

@@ -61,6 +61,8 @@ class Config:
     #: None: the codex executor's own default (host_runner/executors/codex.py).
     codex_bin: str | None = None
     codex_args: tuple[str, ...] = ()
+    #: ``codex exec --json``: its events are parsed into the record (HOST_RUNNER_CODEX_JSON=false: plain mode).
+    codex_json: bool = True
     max_concurrency: int = 8
     kill_grace_seconds: float = 5.0
     default_timeout_seconds: float = 600.0
@@ -215,6 +217,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         cmd_template=template,
         codex_bin=read_setting(env, "HOST_RUNNER_CODEX_BIN", defaults.codex_bin, str, "a program name or path"),
         codex_args=read_setting(env, "HOST_RUNNER_CODEX_ARGS", defaults.codex_args, argv, "arguments (shlex syntax)"),
+        codex_json=read_setting(env, "HOST_RUNNER_CODEX_JSON", defaults.codex_json, boolean, "true or false"),
         max_concurrency=read_setting(env, "HOST_RUNNER_MAX_CONCURRENCY", defaults.max_concurrency,
                               number_in(int, 1, 10_000), "an integer 1..10000"),
         kill_grace_seconds=read_setting(env, "HOST_RUNNER_KILL_GRACE_SECONDS", defaults.kill_grace_seconds,

@@ -55,6 +55,16 @@ class RunFiles:
         return self.directory / "launched"
 
     @property
+    def transcript(self) -> Path:
+        """The readable transcript an agent CLI's session writes from its JSON events (absent for other runs)."""
+        return self.directory / "transcript.log"
+
+    @property
+    def readable_stdout(self) -> Path:
+        """What the record shows as ``stdout``: the transcript when the run has one, else stdout.log."""
+        return self.transcript if self.transcript.exists() else self.stdout
+
+    @property
     def scratch(self) -> Path:
         return self.directory / "work"
 

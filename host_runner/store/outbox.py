@@ -33,7 +33,10 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 def record_fields(record: TaskRecord) -> dict[str, Any]:
     """The contract's callback fields of ``record`` (the outbox adds task_id, run_id, event_id and sequence)."""
     public = record.to_public()
-    return {name: public.get(name) for name in CALLBACK_FIELDS}
+    fields = {name: public.get(name) for name in CALLBACK_FIELDS}
+    if "handoff" in public:  # the terminal event of an agent task: what the agent answered (or null)
+        fields["handoff"] = public["handoff"]
+    return fields
 
 
 def output_fields(record: TaskRecord, output: Mapping[str, Any], index: int) -> dict[str, Any]:

@@ -86,6 +86,7 @@ def test_a_reused_pid_is_not_taken_for_ours(make_runner, tmp_path: Path):
     second = runner.restart()
     final = second.wait_status("reused", "failed")
     assert final["message"] == "lost: runner restarted and the process was gone"
+    assert final["failure_reason"] == "lost"
 
 
 def test_stopping_while_a_task_starts_never_runs_it_twice(make_runner, tmp_path: Path):

@@ -209,7 +209,7 @@ def test_codex_executor_runs_codex_exec_with_args_in_the_project(make_runner, tm
     project = tmp_path / "project"
     project.mkdir()
     env = dict(os.environ, PATH=f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
-    runner = make_runner(env=env, executor="codex", codex_args=("--full-auto", "--model", "m 1"))
+    runner = make_runner(env=env, executor="codex", codex_args=("--full-auto", "--model", "m 1"), codex_json=False)
     runner.submit(task_id="cx", prompt="fix it; $(rm -rf /)", execution_mode="shared-workspace",
                   workspace={"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]})
     record = runner.wait_status("cx", "success")
@@ -218,11 +218,13 @@ def test_codex_executor_runs_codex_exec_with_args_in_the_project(make_runner, tm
     assert seen["cwd"] == str(project)
 
 
-def test_codex_bin_setting_is_used(make_runner, tmp_path: Path):
+def test_codex_bin_setting_is_used_in_json_mode_by_default(make_runner, tmp_path: Path):
     runner = make_runner(executor="codex", codex_bin=str(FAKE_BIN / "codex"))
     runner.submit(task_id="cxbin", prompt="p")
     record = runner.wait_status("cxbin", "success")
-    assert json.loads(record["stdout"])["argv"] == ["exec", "p"]
+    # The stand-in's line is no codex event: counted, kept in stdout.log, and the readable stdout is empty.
+    assert json.loads(Path(record["logs"]["stdout"]).read_text())["argv"] == ["exec", "--json", "p"]
+    assert record["events"] == 1 and record["stdout"] == "" and record["handoff"] is None
 
 
 def test_codex_missing_binary_fails(make_runner):
