@@ -19,6 +19,7 @@ import pykka
 from actors.base import tell_if_alive
 from actors.messages import CallbackQueued
 from host_runner.domain.record import TaskRecord
+from host_runner.store.outbox import record_fields
 from host_runner.store.sqlite import OutboxEvent, Store
 
 __all__ = ["Journal"]
@@ -43,20 +44,26 @@ class Journal:
         return self._listeners
 
     def commit(
-        self, record: TaskRecord, callback_url: str | None, events: Sequence[Mapping[str, Any]] | None = None
+        self, record: TaskRecord, callback_url: str | None, events: Sequence[Mapping[str, Any]] | None = None,
+        *, progress: Sequence[Mapping[str, Any]] = (), progress_url: str | None = None,
     ) -> list[OutboxEvent]:
         """Write ``record``; with ``callback_url``, add its callback events to the outbox in the same
         transaction, then tell the listeners. ``events`` None: the transition's own status event (the record's
         contract fields); otherwise one event per item, in order (none for an empty sequence).
 
+        ``progress``: bodies of progress events (an agent CLI's messages, commands, file changes): in the event log
+        always, and as callback events too with ``progress_url`` (the task asked for them).
+
         Raises :class:`host_runner.domain.errors.StoreUnavailable` when nothing could be written: then no
         listener is told either.
         """
-        if events is None:
+        if events is None and not progress:
             event = self.store.update(record, callback_url=callback_url)
             added = [event] if event is not None else []
         else:
-            added = self.store.update_with_events(record, callback_url, events)
+            own = [record_fields(record)] if events is None else list(events)
+            added = self.store.update_with_events(record, callback_url, own, progress=progress,
+                                                  progress_url=progress_url)
         listeners = self._listeners
         for outbox_event in added:
             for listener in listeners:

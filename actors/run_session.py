@@ -111,7 +111,8 @@ class Run(Protocol):
 
     def tell_later(self, message: Any) -> Callable[[], None]: ...
 
-    def commit(self, record: TaskRecord, events: Sequence[Mapping[str, Any]] | None = None) -> None:
+    def commit(self, record: TaskRecord, events: Sequence[Mapping[str, Any]] | None = None,
+               progress: Sequence[Mapping[str, Any]] = ()) -> None:
         """Make ``record`` the run's record and commit it through the journal (see :meth:`Journal.commit`)."""
 
     def arm_timeout(self, delay: float) -> None:

@@ -22,8 +22,8 @@ from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
 from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, after_run_work,
                                 describe_exit, parse_utc, reason_fields)
-from actors.task_messages import CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut
-from actors.task_messages import tell_output_exceeded
+from actors.task_messages import (CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut,
+                                  tell_output_exceeded)
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest
@@ -60,7 +60,7 @@ class TaskActor(Actor):
         self.launcher: Launcher | None = None
         self.adopt = adopt
         self.phase = Phase.STARTING
-        self.cancel_message: str | None = None
+        self.cancel_message: str | None = None  # set once the run is being stopped like a cancel
         self.internal_error = False  # a handler failed while the process ran: it was killed, the task fails
         self.timed_out = False
         self.output_exceeded = False  # stopped like a cancel (cancel_message says why), but the run fails
@@ -76,8 +76,7 @@ class TaskActor(Actor):
         self.route_to(self.session)
 
     # --- starting -------------------------------------------------------------------------------------------
-    def on_start(self) -> None:
-        # This thread serves this run only: every line it (and its helpers) logs is about this task.
+    def on_start(self) -> None:  # this thread serves this run only: all it logs is about this task
         bind_log_context(task_id=self.record.task_id, run_id=self.record.run_id)
         marked = None if self.adopt else with_marker(self.record, self.request)
         if marked is not None:  # persisted before anything is made: the next start cleans up what a stop left
@@ -392,9 +391,10 @@ class TaskActor(Actor):
         """Apply ``changes`` to the record and commit it, with its status callback event."""
         self.commit(self.record.evolve(**changes))
 
-    def commit(self, record: TaskRecord, events: Sequence[Mapping[str, Any]] | None = None) -> None:
-        """Make ``record`` the run's record and commit it through the journal: one transaction with its callback
-        events when the task has a callback URL (``events`` None: its status event; see :meth:`Journal.commit`)."""
-        self.record = record
-        self.services.journal.commit(record, self.request.status_callback_url, events)
+    def commit(self, record: TaskRecord, events: Sequence[Mapping[str, Any]] | None = None,
+               progress: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Make ``record`` the run's record and commit it through the journal (see :meth:`Journal.commit`)."""
+        self.record, url = record, self.request.status_callback_url
+        self.services.journal.commit(record, url, events, progress=progress,  # progress: to the URL when asked
+                                     progress_url=url if "progress" in self.request.status_callback_events else None)
 

@@ -64,13 +64,14 @@ EVENT_PARAMETERS: tuple[dict[str, Any], ...] = (
      "description": "sent by a reconnecting EventSource: events after this id"},
     query("project_id", STRING, "only tasks of this workspace.project_id"),
     query("status", {"enum": list(STATUSES)}, "only status events with this status"),
-    query("include", {"enum": ["progress"]}, "progress too: agents' result frames (event: output)"),
+    query("include", {"enum": ["progress"]}, "progress too: agents' result frames (event: output) and agent CLIs' "
+          "messages, commands and file changes (event: progress)"),
     query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
           "without a stream: at most this many events"),
 )
 EVENTS_DESCRIPTION = (
     "Stream events: `id:` the event's global id (increasing; resume with Last-Event-ID), `event:` its kind "
-    "(status, output), `data:` the JSON body a status callback of it would carry (no token or secret). The "
+    "(status, output, progress), `data:` the JSON body a status callback of it would carry (no token or secret). The "
     "stream's own events carry no id: `reset` first when retention removed events after the client's position, "
     "`overflow` last when the client fell more than HOST_RUNNER_STREAM_MAX_BEHIND events behind (reconnect to go "
     "on). A comment line every HOST_RUNNER_STREAM_KEEPALIVE_SECONDS while idle; the stream ends when the runner "

@@ -67,6 +67,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                     "description": "http or https; when HOST_RUNNER_CALLBACK_ALLOWED_HOSTS is set, "
                                                    "its host must be listed there (else 422)"},
             "status_callback_token": {"type": "string", "writeOnly": True},
+            "status_callback_events": {
+                "type": "array", "items": {"enum": ["status", "progress"]}, "uniqueItems": True,
+                "contains": {"const": "status"}, "default": ["status"],
+                "description": "progress too: an agent CLI's messages, commands and file changes, coalesced (at most "
+                               "one callback per 0.5 s per run, {\"status\": \"progress\", \"progress\": [items]})"},
             "timeout_seconds": {"type": "number", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS,
                                 "description": "for agent tasks: the longest time without a result frame"},
             "executor": {"enum": list(EXECUTORS), "description": "default: HOST_RUNNER_EXECUTOR; only the executors "
@@ -235,7 +240,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["id", "event", "task_id", "run_id", "created_at", "data"],
         "properties": {
             "id": {"type": "integer", "minimum": 1, "description": "global, increasing"},
-            "event": {"enum": ["status", "output"]},
+            "event": {"enum": ["status", "output", "progress"]},
             "task_id": STRING, "run_id": STRING, "created_at": STRING,
             "data": {"type": "object", "description": "the body a status callback of this event carries"},
         },

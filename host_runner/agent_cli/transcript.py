@@ -28,6 +28,8 @@ FILES_KEPT = 1000
 HANDOFF_SUMMARY_BYTES = 4096
 #: The longest final message (and handoff details) kept.
 FINAL_MESSAGE_CHARS = 256 * 1024
+#: An agent message's text in a progress event (the record's final_message keeps more).
+PROGRESS_TEXT_BYTES = 4096
 #: Command output shown in the readable transcript, per command.
 OUTPUT_LINES_SHOWN = 20
 
@@ -70,6 +72,7 @@ class Transcript:
         self.command_sizes: deque[int] = deque()
         self.commands_count = 0
         self.lines: list[str] = []  # readable lines not yet taken by :meth:`take_lines`
+        self.progress: list[dict[str, Any]] = []  # progress items not yet taken by :meth:`take_progress`
 
     # --- what a parser reports -------------------------------------------------------------------------------
     def add_usage(self, input_tokens: Any, cached_input_tokens: Any, output_tokens: Any) -> None:
@@ -81,6 +84,7 @@ class Transcript:
 
     def agent_message(self, text: str) -> None:
         self.final_message = text[:FINAL_MESSAGE_CHARS]
+        self.progress.append({"type": "agent_message", "text": trim_utf8(text, PROGRESS_TEXT_BYTES)})
         self.say(text)
 
     def command(self, command: str, exit_code: int | None, output: str | None = None) -> None:
@@ -90,6 +94,7 @@ class Transcript:
         self.commands.append(kept)
         self.command_sizes.append(size)
         self.commands_count += 1
+        self.progress.append({"type": "command", **kept})
         while len(self.commands) > 1 and sum(self.command_sizes) > COMMANDS_KEPT_BYTES:
             self.commands.popleft()
             self.command_sizes.popleft()
@@ -108,6 +113,7 @@ class Transcript:
             if len(self.files) >= FILES_KEPT:
                 return
         self.files[path] = kind
+        self.progress.append({"type": "file_change", "path": path, "kind": kind})
         self.say(f"{kind} {path}")
 
     def say(self, text: str) -> None:
@@ -124,6 +130,11 @@ class Transcript:
         """The readable lines added since the last call, as text to append to the transcript file."""
         lines, self.lines = self.lines, []
         return "".join(line + "\n" for line in lines)
+
+    def take_progress(self) -> list[dict[str, Any]]:
+        """The progress items (agent messages, commands, file changes) added since the last call, oldest first."""
+        items, self.progress = self.progress, []
+        return items
 
     def handoff(self) -> dict[str, Any] | None:
         return handoff_for(self.final_message)

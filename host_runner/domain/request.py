@@ -47,6 +47,9 @@ class TaskRequest:
     group: str | None = None
     session_id: str | None = None
     agent_input: dict[str, Any] | None = None
+    #: Which events the callback URL gets: status changes always; ``progress`` too when asked (agent CLIs' messages,
+    #: commands and file changes, coalesced).
+    status_callback_events: tuple[str, ...] = ("status",)
 
 
 def agent_group(request: TaskRequest) -> str | None:

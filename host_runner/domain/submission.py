@@ -42,6 +42,22 @@ __all__ = [
 ]
 
 
+CALLBACK_EVENTS = ("status", "progress")
+
+
+def _parse_callback_events(raw: Any) -> tuple[str, ...]:
+    """``status_callback_events``: ``["status"]`` (the default, the contract's) or ``["status", "progress"]``."""
+    if raw is None:
+        return ("status",)
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ValidationError("status_callback_events", "must be a list of strings")
+    if any(item not in CALLBACK_EVENTS for item in raw) or len(set(raw)) != len(raw):
+        raise ValidationError("status_callback_events", f"may hold each of {', '.join(CALLBACK_EVENTS)} once")
+    if "status" not in raw:
+        raise ValidationError("status_callback_events", "must include status (status callbacks are the contract's)")
+    return tuple(item for item in CALLBACK_EVENTS if item in raw)
+
+
 def _parse_timeout(raw: Any, default: float) -> float:
     if raw is None:
         return default
@@ -176,6 +192,7 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
                                           f"{','.join(allowed)})")
     group, session_id, agent_input = _parse_agent_fields(body)
     token = _require_string(body, "status_callback_token", required=False) or None
+    callback_events = _parse_callback_events(body.get("status_callback_events"))
     request = TaskRequest(
         task_id=task_id,
         run_id=run_id,
@@ -190,6 +207,7 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
         group=group,
         session_id=session_id,
         agent_input=agent_input,
+        status_callback_events=callback_events,
     )
     if not mode.runs_executor and executor is not None:  # the mode names its own command
         raise ValidationError("executor", f"does not apply to execution_mode {mode_name}")

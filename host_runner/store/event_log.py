@@ -46,8 +46,9 @@ CREATE TABLE IF NOT EXISTS events_floor (id INTEGER NOT NULL);
 """
 
 #: ``status``: a run's state changed (the body is its status callback's); ``output``: an agent's result frame
-#: (the body is its ``output`` callback's). Everything but ``status`` is progress (``?include=progress``).
-EVENT_KINDS = ("status", "output")
+#: (the body is its ``output`` callback's); ``progress``: an agent CLI's messages, commands and file changes
+#: (``{"status": "progress", "progress": [items]}``). Everything but ``status`` is progress (``?include=progress``).
+EVENT_KINDS = ("status", "output", "progress")
 
 
 @dataclass(frozen=True)
@@ -97,13 +98,13 @@ class EventLog:
 
     # --- writing (inside the store's transaction, under its lock) -------------------------------------------------
     def append(self, record: TaskRecord, bodies: Sequence[Mapping[str, Any]]) -> int:
-        """Add one event per body: kind ``output`` for an agent frame's, ``status`` otherwise. Returns the last
+        """Add one event per body: kind ``output`` or ``progress`` when its status says so, ``status`` otherwise. Returns the last
         one's id (0 for none), for :meth:`committed`."""
         now = utc_now()
         project = _project_id(record)
         last = 0
         for fields in bodies:
-            kind = "output" if fields.get("status") == "output" else "status"
+            kind = fields["status"] if fields.get("status") in ("output", "progress") else "status"
             body = dict(fields, task_id=record.task_id, run_id=record.run_id)
             last = self._db.execute(
                 "INSERT INTO events (task_id, run_id, project_id, kind, status, created_at, body) "

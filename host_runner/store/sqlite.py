@@ -166,14 +166,17 @@ class Store:
         return events[0] if events else None
 
     def update_with_events(
-        self, record: TaskRecord, callback_url: str | None, events: Sequence[Mapping[str, Any]]
+        self, record: TaskRecord, callback_url: str | None, events: Sequence[Mapping[str, Any]], *,
+        progress: Sequence[Mapping[str, Any]] = (), progress_url: str | None = None,
     ) -> list[OutboxEvent]:
         """Like :meth:`update`, with one outbox event per item of ``events`` (each its body's fields), in order,
-        all in the same transaction (the agent executor's output frames). No URL: no callback events."""
-        return self._update(record, callback_url, list(events))
+        all in the same transaction (the agent executor's output frames). No URL: no callback events.
+        ``progress``: progress events, in the event log, and in the outbox only with ``progress_url``."""
+        return self._update(record, callback_url, list(events), list(progress), progress_url)
 
     def _update(
-        self, record: TaskRecord, callback_url: str | None, events: list[Mapping[str, Any]]
+        self, record: TaskRecord, callback_url: str | None, events: list[Mapping[str, Any]],
+        progress: list[Mapping[str, Any]] | None = None, progress_url: str | None = None,
     ) -> list[OutboxEvent]:
         row = record_row(record)
         assignments = ", ".join(f"{name} = :{name}" for name in row if name not in ("task_id", "run_id"))
@@ -186,7 +189,9 @@ class Store:
                 if cursor.rowcount != 1:
                     raise KeyError(f"no run {record.task_id}/{record.run_id} to update")
                 added = [self._add_event(record, callback_url, fields) for fields in events if callback_url]
-                latest = self.events.append(record, events)  # the event stream's, with or without a URL
+                added += [self._add_event(record, progress_url, fields) for fields in progress or () if progress_url]
+                # the event stream's, with or without a URL
+                latest = self.events.append(record, [*events, *(progress or ())])
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:  # SQLite rolls back by itself after some errors (SQLITE_FULL)
