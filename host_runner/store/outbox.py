@@ -26,6 +26,9 @@ CALLBACK_FIELDS = (
     "status", "message", "started_at", "finished_at", "exit_code", "stdout", "stderr", "container_id",
     "worktree_cleanup_attempted", "worktree_cleanup_succeeded", "worktree_cleanup_message",
 )
+#: Fields a body carries only when the record has them, so that the bodies of other runs stay as they were:
+#: the lock check of a shared-workspace run (README: Lock check), and why a run failed when the runner says so.
+OPTIONAL_CALLBACK_FIELDS = ("lock_violations", "lock_violations_count", "lock_check_error", "failure_reason")
 #: Delivery states of an outbox event.
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -33,7 +36,9 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 def record_fields(record: TaskRecord) -> dict[str, Any]:
     """The contract's callback fields of ``record`` (the outbox adds task_id, run_id, event_id and sequence)."""
     public = record.to_public()
-    return {name: public.get(name) for name in CALLBACK_FIELDS}
+    fields = {name: public.get(name) for name in CALLBACK_FIELDS}
+    fields.update((name, record.extra[name]) for name in OPTIONAL_CALLBACK_FIELDS if name in record.extra)
+    return fields
 
 
 def output_fields(record: TaskRecord, output: Mapping[str, Any], index: int) -> dict[str, Any]:
