@@ -141,3 +141,17 @@ def test_paths_the_agent_reported_are_checked_too(tmp_path: Path):
     locks = [os.path.realpath(repo / "src")]
     fields = lock_check.check(repo, files, locks, ["build/out", str(repo / "src" / "app.py"), "/elsewhere/x"])
     assert fields == {"lock_violations": ["/elsewhere/x", "build/out"], "lock_violations_count": 2}  # .gitignore: as at the start
+
+
+def test_the_check_of_a_run_adopted_after_a_restart_uses_the_snapshot_of_its_start(make_runner, tmp_path: Path):
+    repo = make_repo(tmp_path / "repo")
+    go = tmp_path / "go"
+    runner = shell_runner(make_runner, SCRIPT)
+    script = f"echo early >> README.md; while [ ! -e {go} ]; do sleep 0.05; done; echo late >> old.txt"
+    assert runner.submit(task_id="adopted", **shared(repo, "src", prompt=script)).status_code == 202
+    wait_for(lambda: "early" in (repo / "README.md").read_text(), what="the task's first change")
+    runner = runner.restart()
+    go.touch()
+    record = runner.wait_status("adopted")
+    assert record["status"] == "success", record
+    assert record["lock_violations"] == ["README.md", "old.txt"]  # before and after the restart
