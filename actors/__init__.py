@@ -7,7 +7,8 @@
   ``task_views``: how it shows tasks to reads (queue positions, live output tails).
 - ``task`` (+ ``task_messages``): one **TaskActor** per run (start, watch, cancel, timeout, end), composed with a
   session: ``run_session`` (the default; ``Phase``, ``TaskServices``) or ``agent_session`` (**AgentSession**:
-  frames, messages, idle close; its actor is **AgentTaskActor**).
+  frames, messages, idle close; its actor is **AgentTaskActor**); ``lock_verdict``: a shared-workspace run's lock
+  check at its end (asking the registry from the ending helper) and what it does to the run's status.
 - ``preparing``: the "preparing" marker a run persists before its workspace is made, and the clean-up at start
   of what a stopped runner left half-made.
 - ``journal``: **Journal**, commits a transition with its callback events, then tells its listeners.
@@ -22,6 +23,7 @@ does not start or load the others).
 """
 
 __all__ = [
-    "agent_session", "base", "callback_sender", "introspection", "journal", "messages", "preparing", "retention",
+    "agent_session", "base", "callback_sender", "introspection", "journal", "lock_verdict", "messages", "preparing",
+    "retention",
     "run_session", "service", "supervisor", "system", "task", "task_messages", "task_views", "worktree_registry",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from host_runner.domain.claims import Admission, Claim
 from host_runner.domain.record import TaskRecord
@@ -125,6 +125,8 @@ class Stats:
     queued: int
     max_concurrency: int
     durations: dict[tuple[str, str], HistogramSnapshot]  # (executor, status) → runs ended since start
+    #: Lock checks of the runs ended since start: clean, violations, error (runs) and paths (outside the locks).
+    lock_checks: dict[str, int] = field(default_factory=dict)
 
 
 # --- to any actor (see actors.base.Actor.on_describe) ---------------------------------------------------------
@@ -179,6 +181,20 @@ class Release:
 @dataclass(frozen=True)
 class Reservations:
     """ask → list of (owner, claim) pairs."""
+
+
+@dataclass(frozen=True)
+class PathsHeldAround:
+    """ask → :class:`HeldAround`: the path claims of ``owner``, and those other tasks held at any time since
+    ``owner`` reserved its own (still held, or released meanwhile): what a lock check must not blame on it."""
+
+    owner: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class HeldAround:
+    own: tuple[str, ...]
+    others: tuple[str, ...]
 
 
 # --- to the CallbackActor ---------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ class TaskServices:
     supervisor: pykka.ActorRef[Any]
     journal: Journal
     environment: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: The WorktreeRegistryActor, asked by the lock check of a shared-workspace run (actors/lock_verdict.py).
+    registry: pykka.ActorRef[Any] | None = None
 
 
 class Run(Protocol):
@@ -176,9 +178,9 @@ SessionFactory = Callable[[Run], RunSession]
 
 
 def after_run_work(workspace: Workspace | None, session: RunSession, status: str, message: str,
-                   exit_code: int | None) -> Callable[[], dict[str, Any]]:
+                   exit_code: int | None, checks: Callable[[], dict[str, Any]] = dict) -> Callable[[], dict[str, Any]]:
     """The blocking work done after a run (in a helper thread): the workspace's cleanup, then the session's
-    (asked for here, in the actor's thread); returns fields for the record."""
+    (asked for here, in the actor's thread), then ``checks`` (the lock check); returns fields for the record."""
     cleanup: Callable[[], dict[str, Any]] = workspace.cleanup if workspace is not None else dict
     after_run = session.after_run(status, message, exit_code)
-    return lambda: {**cleanup(), **after_run()}
+    return lambda: {**cleanup(), **after_run(), **checks()}

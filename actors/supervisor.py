@@ -61,7 +61,7 @@ from host_runner.domain.request import TaskRequest, agent_group
 from host_runner.executors import find_executor, needs_group, speaks_agent_protocol
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields
-from host_runner.ops.stats import DURATION_BUCKETS, Histogram, seconds_between
+from host_runner.ops.stats import DURATION_BUCKETS, Histogram, LockCheckCounts, seconds_between
 from host_runner.run.process_group import RunFiles, start_ticks
 from host_runner.run.stopping import signal_group
 from host_runner.workspace.admission import claims_for
@@ -91,13 +91,14 @@ class SupervisorActor(Actor):
         self.end_waiters: dict[Key, list[threading.Event]] = {}
         self.accepting = True
         self.durations: dict[tuple[str, str], Histogram] = {}  # (executor, status) of runs ended since start
+        self.lock_checks = LockCheckCounts()
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
         # TaskActors report back to us; they need our ref, which exists only now.
         self.services = TaskServices(
             config=self.config, store=self.store, reactor=self.services.reactor, supervisor=self.actor_ref,
-            journal=self.services.journal, environment=self.services.environment,
+            journal=self.services.journal, environment=self.services.environment, registry=self.registry,
         )
         self._recover()
         self._admit()
@@ -199,10 +200,8 @@ class SupervisorActor(Actor):
         if needs_group(request.executor):
             extra = {"group": agent_group(request), "session_id": request.session_id}
         if speaks_agent_protocol(request.executor):  # never killed before its idle close: see agent_timeout
-            timeout = agent_timeout(request.timeout_seconds, self.config.agent_idle_seconds,
-                                    self.config.agent_close_grace_seconds)
-            if timeout != request.timeout_seconds:
-                extra["requested_timeout_seconds"] = request.timeout_seconds
+            timeout = agent_timeout(request.timeout_seconds, self.config)
+            extra.update({"requested_timeout_seconds": request.timeout_seconds} if timeout != request.timeout_seconds else {})
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
             executor=request.executor, status="queued", message="queued", created_at=now, updated_at=now,
@@ -276,6 +275,7 @@ class SupervisorActor(Actor):
         if duration is not None:
             labels = (message.record.executor, message.record.status)
             self.durations.setdefault(labels, Histogram(DURATION_BUCKETS)).observe(duration)
+        self.lock_checks.observe(message.record.extra)
         ref = self.running.pop(key, None)
         if ref is not None:
             ref.stop(block=False)
@@ -396,4 +396,5 @@ class SupervisorActor(Actor):
             runs=self.store.count_by_status(), running=len(self.running), queued=len(self.queue),
             max_concurrency=self.config.max_concurrency,
             durations={labels: histogram.snapshot() for labels, histogram in self.durations.items()},
+            lock_checks=self.lock_checks.snapshot(),
         )

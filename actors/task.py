@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.base import Actor, handles
+from actors.lock_verdict import cleaned_up, lock_check_work
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
 from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, after_run_work,
@@ -295,10 +296,9 @@ class TaskActor(Actor):
             workspace: Workspace | None = self.workspace or self._workspace()
         except WorkspaceError:  # a mode this runner cannot handle: nothing was prepared, nothing to clean
             workspace = None
-        self.in_background(
-            after_run_work(workspace, self.session, status, message, exit_code),
-            lambda done, error: CleanedUp(status, message, exit_code, {**fields, **(done or {})}, reason),
-        )
+        self.in_background(after_run_work(workspace, self.session, status, message, exit_code,
+                                          lock_check_work(self, workspace)),
+                           cleaned_up(self.services.config, status, message, exit_code, fields, reason))
 
     @handles(CleanedUp)
     def _on_cleaned_up(self, message: CleanedUp) -> None:

@@ -3,6 +3,10 @@
 Every active task holds claims from submit until it is terminal. A new submission whose claims collide with
 a held one is refused with :class:`Conflict` naming the holder; because one actor owns every claim, two
 submissions racing for the same path cannot both win.
+
+It also remembers, for as long as some active task reserved its claims before they were released, the claims
+released meanwhile: the lock check of a shared-workspace run (:class:`PathsHeldAround`) must not blame a run
+for files a task that ended in the meantime changed inside its own locks.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ import logging
 import os
 
 from actors.base import Actor, handles
-from actors.messages import CheckClaims, Release, Reservations, Reserve
+from actors.messages import CheckClaims, HeldAround, PathsHeldAround, Release, Reservations, Reserve
 from host_runner.domain.claims import Claim
 from host_runner.domain.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
 Owner = tuple[str, str]
+
+#: Released claims remembered for the lock check at most (the oldest go first; a run active across more
+#: releases than this may be blamed for paths of the tasks forgotten).
+MAX_RELEASED = 50_000
 
 
 def _paths_collide(first: str, second: str) -> bool:
@@ -42,6 +50,9 @@ class WorktreeRegistryActor(Actor):
     def __init__(self) -> None:
         super().__init__()
         self._claims: dict[Owner, tuple[Claim, ...]] = {}
+        self._clock = 0  # counts reservations and releases: orders them for PathsHeldAround
+        self._since: dict[Owner, int] = {}  # the clock when each owner reserved its first claim
+        self._released: list[tuple[int, Owner, tuple[Claim, ...]]] = []  # (clock, owner, claims), oldest first
 
     @handles(Reserve, asked=True)
     def on_reserve(self, message: Reserve) -> None:
@@ -50,6 +61,9 @@ class WorktreeRegistryActor(Actor):
             message.verify()  # checks a snapshot taken by the sender: no git call in this actor
         if message.claims:
             self._claims[message.owner] = self._claims.get(message.owner, ()) + message.claims
+            if message.owner not in self._since:
+                self._clock += 1
+                self._since[message.owner] = self._clock
 
     @handles(CheckClaims, asked=True)
     def on_check_claims(self, message: CheckClaims) -> None:
@@ -70,7 +84,26 @@ class WorktreeRegistryActor(Actor):
 
     @handles(Release)
     def on_release(self, message: Release) -> None:
-        self._claims.pop(message.owner, None)
+        claims = self._claims.pop(message.owner, None)
+        self._since.pop(message.owner, None)
+        if claims and self._since:  # some active task reserved before this release: it may need to know
+            self._clock += 1
+            self._released.append((self._clock, message.owner, claims))
+        # Forget what no active task reserved before (each owner only cares about releases after its own since).
+        oldest = min(self._since.values(), default=self._clock)
+        keep = next((index for index, (clock, _, _) in enumerate(self._released) if clock > oldest),
+                    len(self._released))
+        del self._released[:max(keep, len(self._released) - MAX_RELEASED)]
+
+    @handles(PathsHeldAround, asked=True)
+    def on_paths_held_around(self, message: PathsHeldAround) -> HeldAround:
+        since = self._since.get(message.owner, self._clock)
+        others = {claim.key for owner, claims in self._claims.items() if owner != message.owner for claim in claims
+                  if claim.kind == "path"}
+        others.update(claim.key for clock, owner, claims in self._released if clock > since and owner != message.owner
+                      for claim in claims if claim.kind == "path")
+        own = tuple(claim.key for claim in self._claims.get(message.owner, ()) if claim.kind == "path")
+        return HeldAround(own, tuple(sorted(others)))
 
     @handles(Reservations, asked=True)
     def on_reservations(self, message: Reservations) -> list[tuple[Owner, Claim]]:
@@ -80,4 +113,4 @@ class WorktreeRegistryActor(Actor):
         return {"reservations": [
             {"task_id": owner[0], "run_id": owner[1], "kind": claim.kind, "label": claim.label, "key": claim.key}
             for owner, claims in self._claims.items() for claim in claims
-        ]}
+        ], "released_remembered": len(self._released)}

@@ -88,6 +88,13 @@ class RunnerCollector:
         for (executor, status), snapshot in sorted(stats.durations.items()):
             _add(durations, [executor, status], snapshot)
         yield durations
+        checks = CounterMetricFamily("host_runner_lock_checks", "Lock checks of shared-workspace runs that ended "
+                                     "since the runner started, by outcome", labels=["outcome"])
+        for outcome in ("clean", "violations", "error"):
+            checks.add_metric([outcome], stats.lock_checks.get(outcome, 0))
+        yield checks
+        yield CounterMetricFamily("host_runner_lock_violation_paths", "Paths changed outside their run's lock paths "
+                                  "(runs ended since the runner started)", value=stats.lock_checks.get("paths", 0))
 
     @staticmethod
     def _callback_metrics(state: dict[str, Any]) -> Iterator[Metric]:

@@ -149,6 +149,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "worktree_patch": nullable(STRING),
             "worktree_uncommitted_patch": nullable(STRING),
             "worktree_preserve_error": nullable(STRING),
+            # shared-workspace runs in a git repository, once ended (README: Lock check); the terminal callback
+            # carries the same fields when the record has them
+            "lock_violations": {"type": "array", "items": STRING, "maxItems": 100,
+                                "description": "paths changed outside the run's lock paths (and those other tasks "
+                                               "held meanwhile), relative to the repository's top, sorted"},
+            "lock_violations_count": {"type": "integer", "minimum": 0, "description": "all of them (exact)"},
+            "lock_check_error": {"type": "string", "description": "why the lock check could not be made"},
             "pid": nullable({"type": "integer", "description": "the task's process group"}),
             "timeout_seconds": {"type": "number"},
             "logs": nullable({

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 CLOSE_FILE = "_close"
 
 
-def agent_timeout(requested: float, idle_seconds: float, close_grace_seconds: float) -> float:
+def agent_timeout(requested: float, config: Config) -> float:
     """The hard timeout of an agent task: never shorter than the idle close plus the close grace.
 
     An agent-runner does not exit after answering: it waits for follow-ups or ``_close``. NanoClaw's own host
@@ -38,7 +38,7 @@ def agent_timeout(requested: float, idle_seconds: float, close_grace_seconds: fl
     for being idle, not killed for a timeout; here that margin is the close grace the operator gives an agent to
     exit after ``_close`` (60 s by default).
     """
-    return max(requested, idle_seconds + close_grace_seconds)
+    return max(requested, config.agent_idle_seconds + config.agent_close_grace_seconds)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ class SharedWorkspaceMode(ExecutionMode):
     def workspace(self, request: TaskRequest, files: RunFiles, *, cleanup_worktree: bool = True,
                   prepared: Mapping[str, Any] | None = None) -> SharedWorkspace:
         assert request.workspace is not None and request.workspace.project_root is not None
-        return SharedWorkspace(request.workspace.project_root)
+        return SharedWorkspace(request.workspace.project_root, files, request.workspace.lock_paths)
 
 
 MODE = SharedWorkspaceMode()

@@ -14,11 +14,14 @@ from host_runner.ops.permissions import keep_files_private, original_umask, priv
 from host_runner.ops.runner_log import (
     bind_log_context, configure_logging, gunicorn_json_logger_class, redact_url, task_fields,
 )
-from host_runner.ops.stats import DURATION_BUCKETS, CallbackStats, Histogram, HistogramSnapshot, seconds_between
+from host_runner.ops.stats import (
+    DURATION_BUCKETS, CallbackStats, Histogram, HistogramSnapshot, LockCheckCounts, seconds_between,
+)
 
 __all__ = [
     "token_from_environment", "INSTANCE_ID", "SECRET_VARIABLES", "Config", "ConfigError", "DockerSettings",
     "load_config", "disk_is_low", "free_bytes", "require_free_disk", "keep_files_private", "original_umask", "private_directory", "share_socket_with_group",
     "bind_log_context", "configure_logging", "gunicorn_json_logger_class", "redact_url", "task_fields",
-    "DURATION_BUCKETS", "CallbackStats", "Histogram", "HistogramSnapshot", "seconds_between",
+    "DURATION_BUCKETS", "CallbackStats", "Histogram", "HistogramSnapshot", "LockCheckCounts",
+    "seconds_between",
 ]

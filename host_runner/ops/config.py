@@ -80,6 +80,8 @@ class Config:
     #: With a unix socket bind: the group allowed to connect (socket 0660); None keeps it 0600 (owner only).
     socket_group: str | None = None
     cleanup_worktree: bool = True
+    #: After a shared-workspace run: ``report`` changes outside its lock paths, or ``fail`` a run that made some.
+    lock_violation: str = "report"
     shutdown: str = "leave"
     callback_timeout_seconds: float = 5.0
     callback_max_attempts: int = 10
@@ -240,6 +242,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         wrapper=read_setting(env, "HOST_RUNNER_WRAPPER", defaults.wrapper, one_of(("auto", "native", "python")),
                       "auto, native or python"),
         cleanup_worktree=read_setting(env, "HOST_RUNNER_CLEANUP_WORKTREE", defaults.cleanup_worktree, boolean, "true or false"),
+        lock_violation=read_setting(env, "HOST_RUNNER_LOCK_VIOLATION", defaults.lock_violation,
+                                    one_of(("report", "fail")), "report or fail"),
         callback_timeout_seconds=read_setting(env, "HOST_RUNNER_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds,
                                        number_in(float, 0.1, 300), "seconds 0.1..300"),
         callback_max_attempts=read_setting(env, "HOST_RUNNER_CALLBACK_MAX_ATTEMPTS", defaults.callback_max_attempts,

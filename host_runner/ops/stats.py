@@ -8,8 +8,10 @@ the actors and lets every app in a process (tests build several) expose its own 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 #: Task durations: from a second to a day.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
@@ -94,3 +96,29 @@ class CallbackStats:
             "attempts_ok": self.attempts_ok, "attempts_failed": self.attempts_failed,
             "delivered": self.delivered, "given_up": self.given_up, "latency": self.latency.snapshot(),
         }
+
+
+@dataclass
+class LockCheckCounts:
+    """What the SupervisorActor counts of the lock checks of the runs that ended (shared-workspace runs in a
+    git repository): by outcome, and the paths found outside the locks."""
+
+    clean: int = 0
+    violations: int = 0
+    error: int = 0
+    paths: int = 0
+
+    def observe(self, extra: Mapping[str, Any]) -> None:
+        """One ended run's record fields; a run without a check (another mode, no repository) counts nowhere."""
+        if "lock_check_error" in extra:
+            self.error += 1
+        elif "lock_violations_count" in extra:
+            count = int(extra["lock_violations_count"] or 0)
+            self.paths += count
+            if count:
+                self.violations += 1
+            else:
+                self.clean += 1
+
+    def snapshot(self) -> dict[str, int]:
+        return {"clean": self.clean, "violations": self.violations, "error": self.error, "paths": self.paths}

@@ -26,6 +26,10 @@ CALLBACK_FIELDS = (
     "status", "message", "started_at", "finished_at", "exit_code", "stdout", "stderr", "container_id",
     "worktree_cleanup_attempted", "worktree_cleanup_succeeded", "worktree_cleanup_message",
 )
+#: Fields a body carries only when the record has them, so that the bodies of other runs stay as they were: the
+#: lock check of a shared-workspace run (README: Lock check). ``failure_reason`` stays on the record only: the
+#: original control plane validates the whole body, and bodies keep the fields the original runner sends.
+OPTIONAL_CALLBACK_FIELDS = ("lock_violations", "lock_violations_count", "lock_check_error")
 #: Delivery states of an outbox event.
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -36,6 +40,7 @@ def record_fields(record: TaskRecord) -> dict[str, Any]:
     fields = {name: public.get(name) for name in CALLBACK_FIELDS}
     if "handoff" in public:  # the terminal event of an agent task: what the agent answered (or null)
         fields["handoff"] = public["handoff"]
+    fields.update((name, record.extra[name]) for name in OPTIONAL_CALLBACK_FIELDS if name in record.extra)
     return fields
 
 

@@ -5,7 +5,6 @@ without it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
