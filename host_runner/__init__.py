@@ -17,3 +17,6 @@ may import (README "Architecture" shows them all):
 
 The actors (actors/) and the HTTP API (api/) build on these.
 """
+
+#: The version of the package (pyproject.toml reads it from here, ``host-runner --version`` prints it).
+__version__ = "0.1.0"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from host_runner import __version__
 from host_runner.client.api_client import Client
 from host_runner.client.cli import main
 from support.openapi_check import validate
@@ -197,6 +198,30 @@ def test_errors_exit_1_with_a_message(server: Server):
     assert unreachable.returncode == 1 and "cannot reach the runner" in unreachable.stderr
     usage = server.cli("submit", "--wait")
     assert usage.returncode != 0 and "prompt" in usage.stderr
+
+
+def test_the_client_options_come_before_or_after_the_command(server: Server, tmp_path: Path):
+    assert server.cli("submit", "--task-id", "c-after", "--prompt", "after", "--wait").returncode == 0
+    unreachable = "http://127.0.0.1:9"
+    after = server.cli("status", "c-after", "--url", server.url, "--json")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["stdout"] == "out: after\n"
+    # Given after the command, an option wins over the same one given before it (and over the environment).
+    assert server.cli("--url", unreachable, "list", "--url", server.url).returncode == 0
+    before = server.cli("--url", unreachable, "list")
+    assert before.returncode == 1 and "cannot reach the runner at http://127.0.0.1:9" in before.stderr
+    # The token from a file (its path on the command line, never the token itself), by the runner's rules.
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{TOKEN}\n")
+    token_file.chmod(0o600)
+    with_file = server.cli("list", "--token-file", str(token_file), token=None)
+    assert with_file.returncode == 0 and "c-after" in with_file.stdout, with_file.stderr
+    assert server.cli("list", token=None).returncode == 1  # the file it was, not a token left in the environment
+    token_file.chmod(0o644)
+    refused = server.cli("--token-file", str(token_file), "list", token=None)
+    assert refused.returncode == 1 and f"--token-file {token_file}: other users may read it" in refused.stderr
+    version = server.cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"host-runner {__version__}"
 
 
 def test_the_cli_in_process_sees_only_documented_responses(server: Server):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import requests
@@ -70,6 +72,18 @@ def test_gunicorn_refuses_more_log_followers_than_request_threads(tmp_path: Path
                             env=environment, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "HOST_RUNNER_MAX_LOG_FOLLOWERS=4 must be below HOST_RUNNER_THREADS=4" in result.stderr
+
+
+def test_every_setting_of_the_package_reaches_gunicorn(tmp_path: Path):
+    """``host-runner serve`` and gunicorn.conf.py apply the names in ``__all__``: none of the module's settings may be
+    left out of it (gunicorn would silently keep its default), and nothing else may be in it."""
+    code = ("import json, api.gunicorn_settings as s; from gunicorn.config import Config; "
+            "print(json.dumps([sorted(n for n in vars(s) if n in Config().settings), sorted(s.__all__)]))")
+    environment = dict(os.environ, HOST_RUNNER_DATA_DIR=str(tmp_path), HOST_RUNNER_LOG_FORMAT="json")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True,
+                            timeout=60, check=True)
+    settings, exported = json.loads(result.stdout)
+    assert settings == exported and "logger_class" in exported and "worker_exit" in exported
 
 
 def test_kill_9_of_the_whole_service_loses_nothing(tmp_path: Path):
