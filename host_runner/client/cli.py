@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,6 +24,7 @@ import requests
 
 from host_runner import __version__
 from host_runner.client.api_client import ApiError, Client
+from host_runner.client.events import StreamEvent
 from host_runner.client.views import emit_json, show_actors, show_record, show_tasks
 from host_runner.domain.names import EXECUTION_MODES, EXECUTORS  # names only: nothing heavy
 from host_runner.ops.api_token import read_token_file
@@ -149,6 +150,29 @@ def cmd_logs(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO)
         offset = chunk.next_offset
 
 
+def cmd_events(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The event log: one page, or (``--follow``) the stream, resumed by itself, until interrupted. One line per
+    event: its id, kind, task and status, or (``--json``) the event as JSON."""
+    filters = {"task_id": args.task_id, "project_id": args.project_id, "status": args.status,
+               "include": "progress" if args.progress else None}
+    if args.follow:
+        events: Iterable[Any] = client.follow_events(after=args.after, **filters)
+    else:
+        page = client.events(after=args.after, limit=args.limit, **filters)
+        if page["reset"]:
+            err.write(f"host-runner: events up to {page['floor']} may have been removed by retention\n")
+        events = (StreamEvent(e["id"], e["event"], e["data"]) for e in page["events"])
+    for event in events:
+        if args.json:
+            out.write(json.dumps({"id": event.id, "event": event.event, "data": event.data}) + "\n")
+        else:
+            data = event.data if isinstance(event.data, dict) else {}
+            out.write(f"{event.id or '-'}\t{event.event}\t{data.get('task_id', '')}\t{data.get('run_id', '')}\t"
+                      f"{data.get('status', '')}\t{data.get('message', '') or ''}\n")
+        out.flush()
+    return 0
+
+
 def cmd_actors(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     report = client.debug_actors(timeout=args.timeout)
     emit_json(report, out) if args.json else show_actors(report, out)
@@ -257,6 +281,15 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("--offset", type=int, default=0, help="start at this byte")
     logs.add_argument("--run-id", help="another run than the newest")
 
+    events = client_command("events", help="status changes of every task (the event stream)")
+    events.add_argument("--follow", "-f", action="store_true", help="keep printing new events (resumes by itself)")
+    events.add_argument("--after", type=int, default=0, help="events after this id (default: all kept)")
+    events.add_argument("--task-id")
+    events.add_argument("--project-id")
+    events.add_argument("--status", choices=("queued", "running", "success", "failed", "canceled"))
+    events.add_argument("--progress", action="store_true", help="agent frames and agent CLIs' progress too")
+    events.add_argument("--limit", type=int, help="without --follow: at most this many (default 100)")
+
     actors = client_command("actors", help="live actors, queue, reservations, callback lanes")
     actors.add_argument("--timeout", type=float, help="seconds to wait for busy actors (default 1)")
 
@@ -267,7 +300,7 @@ def parser() -> argparse.ArgumentParser:
 
 HANDLERS = {
     "submit": cmd_submit, "status": cmd_status, "list": cmd_list, "cancel": cmd_cancel, "logs": cmd_logs,
-    "message": cmd_message, "close": cmd_close,
+    "message": cmd_message, "close": cmd_close, "events": cmd_events,
     "actors": cmd_actors, "threads": cmd_threads, "metrics": cmd_metrics,
 }
 

@@ -273,3 +273,25 @@ def test_the_console_script_entry_point_exists():
     for dependency in project["project"]["dependencies"]:
         name = dependency.split(">")[0].split("=")[0].split("<")[0]
         assert f"{name}==" in requirements, f"{name} is in pyproject.toml but not pinned in requirements.txt"
+
+
+def test_events_lists_and_follows_the_event_stream(server: Server):
+    assert server.cli("submit", "--task-id", "c-events", "--prompt", "block").returncode == 0
+    follower = server.popen("events", "--follow", "--task-id", "c-events", "--json")
+    try:
+        assert follower.stdout is not None
+        first = json.loads(follower.stdout.readline())
+        assert first["event"] == "status" and first["data"]["task_id"] == "c-events"
+        assert first["data"]["status"] == "queued"
+        assert json.loads(follower.stdout.readline())["data"]["status"] == "running"
+        server.release("c-events")
+        ended = json.loads(follower.stdout.readline())
+        assert ended["data"]["status"] == "success" and ended["id"] > first["id"]
+    finally:
+        follower.kill()
+        follower.wait()
+    listed = server.cli("events", "--task-id", "c-events", "--status", "success")
+    assert listed.returncode == 0
+    fields = listed.stdout.strip().split("\t")
+    assert fields[1:3] == ["status", "c-events"] and fields[4] == "success" and int(fields[0]) > 0
+    assert server.cli("events", "--status", "nope").returncode == 2  # a usage error
