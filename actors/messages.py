@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from host_runner.domain.claims import Admission, Claim
 from host_runner.domain.record import TaskRecord
@@ -124,6 +125,8 @@ class Stats:
     queued: int
     max_concurrency: int
     durations: dict[tuple[str, str], HistogramSnapshot]  # (executor, status) → runs ended since start
+    #: What the cgroups of runs ended since start counted (host_runner.ops.stats.EndedRuns.snapshot).
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 # --- to any actor (see actors.base.Actor.on_describe) ---------------------------------------------------------

@@ -23,10 +23,11 @@ from actors.base import Actor, handles
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
 from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, after_run_work,
-                                describe_exit, parse_utc)
+                                describe_exit, out_of_memory, parse_utc)
 from actors.task_messages import CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut
 from actors.task_messages import tell_output_exceeded
 from host_runner.domain.errors import StoreUnavailable
+from host_runner.domain.limits import CgroupUsage
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest
 from host_runner.executors import executor_named
@@ -73,6 +74,7 @@ class TaskActor(Actor):
         self.abandoned = threading.Event()  # the runner stopped while preparing: the helper starts nothing more
         self.record_retry_delay = RECORD_RETRY_FIRST_SECONDS
         self.exit_outcome: ExitStatus | None = None
+        self.usage: CgroupUsage | None = None  # what the run's cgroup counted when its process exited
         self.session = session(self)  # last: it may read what is set above
         self.route_to(self.session)
 
@@ -260,6 +262,7 @@ class TaskActor(Actor):
         if self.timeout_timer is not None:
             self.timeout_timer.cancel()
         self.exit_outcome = self.launcher.outcome()
+        self.usage = self.launcher.usage()
         self.launcher.after_exit()
         if self.session.after_exit(self.exit_outcome):
             self.conclude()
@@ -282,7 +285,8 @@ class TaskActor(Actor):
             return "failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code
         if self.adopt and outcome is None:
             return "failed", "lost: runner restarted and the process was gone", None
-        return describe_exit(outcome)
+        limits = self.services.config.task_limits.within(self.request.limits)
+        return out_of_memory(self.usage, outcome, limits) or describe_exit(outcome)
 
     # --- ending ----------------------------------------------------------------------------------------------
     def _end(self, status: str, message: str, exit_code: int | None) -> None:
@@ -295,7 +299,7 @@ class TaskActor(Actor):
         except WorkspaceError:  # a mode this runner cannot handle: nothing was prepared, nothing to clean
             workspace = None
         self.in_background(
-            after_run_work(workspace, self.session, status, message, exit_code),
+            after_run_work(workspace, self.session, status, message, exit_code, self.launcher),
             lambda fields, error: CleanedUp(status, message, exit_code, fields or {}),
         )
 

@@ -83,6 +83,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "properties": {"chatJid": STRING, "isMain": {"type": "boolean"},
                                "isScheduledTask": {"type": "boolean"}, "assistantName": STRING, "script": STRING},
             },
+            "limits": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "host tasks: lower limits than the runner's HOST_RUNNER_TASK_MEMORY_MAX, _PIDS_MAX and "
+                               "_CPUS (more than those is 422 naming the field, e.g. limits.memory)",
+                "properties": {
+                    "memory": {"oneOf": [{"type": "integer", "minimum": 4 * 1024**2},
+                                         {"type": "string", "pattern": "^[0-9.]+ *[kKmMgGtT]?i?[bB]?$"}],
+                               "description": "bytes, or a size such as 512M"},
+                    "pids": {"type": "integer", "minimum": 1},
+                    "cpus": {"type": "number", "exclusiveMinimum": 0, "description": "cores, may be fractional"},
+                },
+            },
         },
     },
     "AgentFrame": {
@@ -144,6 +157,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "worktree_uncommitted_patch": nullable(STRING),
             "worktree_preserve_error": nullable(STRING),
             "pid": nullable({"type": "integer", "description": "the task's process group"}),
+            # host tasks in a cgroup, once ended (README: Resource limits); null where the kernel does not count it
+            "memory_peak_bytes": nullable({"type": "integer"}),
+            "cpu_seconds": nullable({"type": "number"}),
+            "pids_peak": nullable({"type": "integer"}),
+            "failure_reason": nullable({"type": "string", "description": "oom: killed at the memory limit"}),
             "timeout_seconds": {"type": "number"},
             "logs": nullable({
                 "type": "object",
@@ -207,7 +225,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "properties": {"status": {"const": "ok"},
                        "disk": {"enum": ["ok", "low"],
-                                "description": "low: below HOST_RUNNER_MIN_FREE_BYTES free, submits are refused (507)"}},
+                                "description": "low: below HOST_RUNNER_MIN_FREE_BYTES free, submits are refused (507)"},
+                       "cgroups": {"type": "string", "description": "only when task cgroups are not in use: "
+                                   "'unavailable (reason)' or 'off ...' (README: Resource limits)"}},
     },
     "ActorEntry": {
         "type": "object",

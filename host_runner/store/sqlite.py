@@ -22,6 +22,7 @@ from typing import Any
 
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.record import ACTIVE_STATUSES, TaskRecord, utc_now
+from host_runner.domain.limits import TaskLimits
 from host_runner.domain.request import TaskRequest, Workspace
 from host_runner.domain.seams import mode_rules
 from host_runner.store.outbox import PENDING, encode_body, record_fields
@@ -130,6 +131,7 @@ def _json_request(text: str, token: str | None) -> TaskRequest:
         data["workspace"] = Workspace(**data["workspace"])
     # Only the modes that use a sandbox rebuild it (older rows of other modes may hold a raw, unvalidated one).
     data["sandbox"] = mode_rules(data["execution_mode"]).load_sandbox(data.get("sandbox"))
+    data["limits"] = TaskLimits.from_json(data.get("limits"))  # absent in rows written before limits existed
     return TaskRequest(**data, status_callback_token=token)
 
 
