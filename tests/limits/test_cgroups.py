@@ -47,20 +47,23 @@ def alive(pid: int) -> bool:
 
 
 def outsider() -> subprocess.Popen[bytes]:
-    """A process started by the test, in a session of its own: no descendant of any wrapper."""
-    return subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
-                             "signal.SIG_IGN); time.sleep(300)"], start_new_session=True)
+    """A process started by the test, in a session of its own (no descendant of any wrapper), that ignores
+    SIGTERM once it says so."""
+    process = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                                "signal.SIG_IGN); print('ready', flush=True); time.sleep(300)"],
+                               start_new_session=True, stdout=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    return process
 
 
 def reap(process: subprocess.Popen[bytes]) -> None:
     """Collect the outsider once it was killed (it is the test's child); kill it if it still lives."""
-    if process.poll() is None:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            pytest.fail("the process in the task's cgroup outlived the task")
+    try:
+        assert process.wait(timeout=10) == -signal.SIGKILL  # it ignored TERM: only the cgroup's kill ends it
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail("the process in the task's cgroup outlived the task")
 
 
 @pytest.fixture(autouse=True)
