@@ -97,6 +97,7 @@ class _GroupLauncher:
             return {}
         started = time.monotonic()
         killed = False
+        pause = 0.001  # the exited wrapper leaves the cgroup's list within a millisecond or so: look again soon
         while cgroup.pids():
             waited = time.monotonic() - started
             if waited >= self.kill_grace and not killed:
@@ -106,7 +107,8 @@ class _GroupLauncher:
                 logger.error("task cgroup %s still has processes %s; left for the next start's sweep", cgroup.name,
                              cgroup.pids())
                 return cgroup.usage().record_fields()
-            time.sleep(0.02)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
         fields = cgroup.usage().record_fields()
         if not cgroup.remove():
             logger.warning("task cgroup %s could not be removed; the next start's sweep removes it", cgroup.name)
