@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from host_runner.domain.limits import TaskLimits, cgroup_name
-from support.cgroups import cgroup_directories, in_cgroup, require_v1
+from support.cgroups import alive, cgroup_directories, daemon_script, in_cgroup, killed, outsider, require_v1
 from support.runner import shell_runner
 from support.waiting import wait_for
 
@@ -33,39 +33,6 @@ hoard = []
 while True:
     hoard.append(b"x" * (4 << 20))
 """
-#: A daemon that left the process group (setsid), double-forked (its parent exited) and ignores SIGTERM.
-DAEMON = ("setsid sh -c 'trap \"\" TERM; (trap \"\" TERM; exec sleep 300) & echo $! > \"$0\"; exit 0' \"$1\"; "
-          "while [ ! -s \"$1\" ]; do sleep 0.05; done; echo started; exec sleep 300")
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def outsider() -> subprocess.Popen[bytes]:
-    """A process started by the test, in a session of its own (no descendant of any wrapper), that ignores
-    SIGTERM once it says so."""
-    process = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
-                                "signal.SIG_IGN); print('ready', flush=True); time.sleep(300)"],
-                               start_new_session=True, stdout=subprocess.PIPE)
-    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
-    return process
-
-
-def reap(process: subprocess.Popen[bytes]) -> None:
-    """Collect the outsider once it was killed (it is the test's child); kill it if it still lives."""
-    try:
-        assert process.wait(timeout=10) == -signal.SIGKILL  # it ignored TERM: only the cgroup's kill ends it
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        pytest.fail("the process in the task's cgroup outlived the task")
-
-
 @pytest.fixture(autouse=True)
 def _v1() -> None:
     require_v1("pids", "memory", "freezer")
@@ -104,31 +71,25 @@ def test_a_memory_hog_ends_failed_out_of_memory_naming_the_limit(make_runner):
 
 
 def test_cancel_kills_every_process_of_the_cgroup_also_those_the_wrapper_cannot_reach(make_runner, tmp_path):
-    runner = shell_runner(make_runner, DAEMON.replace('"$1"', f'"{tmp_path}/daemon.pid"'))
+    runner = shell_runner(make_runner, daemon_script(tmp_path / "daemon.pid"))
     assert runner.submit(task_id="t").status_code == 202
     wait_for(lambda: runner.get("t")["stdout"] == "started\n", 15, what="the daemon")
     daemon = int((tmp_path / "daemon.pid").read_text())
     directories = cgroup_directories(runner.system.config.cgroup_tree, "t")
-    stranger = outsider()
-    try:
+    with outsider() as stranger:
         for directory in directories:  # joins the task's cgroup from outside, as a process of another daemon would
             (directory / "cgroup.procs").write_text(str(stranger.pid))
         assert {daemon, stranger.pid} <= set(in_cgroup(directories))
         assert runner.cancel("t").status_code == 200
         record = runner.wait_status("t", timeout=20)
         assert record["status"] == "canceled"
-        reap(stranger)
-        assert not alive(daemon) and not alive(stranger.pid)
+        assert killed(stranger) and not alive(daemon)
         assert not any(directory.exists() for directory in directories)
         assert record["cpu_seconds"] is not None and record["pids_peak"] >= 3
-    finally:
-        if stranger.poll() is None:
-            stranger.kill()
-            stranger.wait()
 
 
 def test_a_restarted_runner_cancels_a_readopted_task_with_its_whole_cgroup(make_runner, tmp_path):
-    runner = shell_runner(make_runner, DAEMON.replace('"$1"', f'"{tmp_path}/daemon.pid"'))
+    runner = shell_runner(make_runner, daemon_script(tmp_path / "daemon.pid"))
     assert runner.submit(task_id="t").status_code == 202
     wait_for(lambda: runner.get("t")["stdout"] == "started\n", 15, what="the daemon")
     daemon = int((tmp_path / "daemon.pid").read_text())
@@ -136,19 +97,13 @@ def test_a_restarted_runner_cancels_a_readopted_task_with_its_whole_cgroup(make_
     again = runner.restart()
     directories = cgroup_directories(again.system.config.cgroup_tree, "t")
     assert daemon in in_cgroup(directories)  # found by name: the orphan sweep kept it for the adopted run
-    stranger = outsider()
-    try:
+    with outsider() as stranger:
         for directory in directories:
             (directory / "cgroup.procs").write_text(str(stranger.pid))
         assert again.cancel("t").status_code == 200
         assert again.wait_status("t", timeout=20)["status"] == "canceled"
-        reap(stranger)
-        assert not alive(daemon) and not alive(stranger.pid)
+        assert killed(stranger) and not alive(daemon)
         assert not any(directory.exists() for directory in directories)
-    finally:
-        if stranger.poll() is None:
-            stranger.kill()
-            stranger.wait()
 
 
 def test_a_task_runs_with_the_lower_limits_it_asked_for(make_runner):

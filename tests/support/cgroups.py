@@ -5,6 +5,11 @@ the end of the session."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +17,8 @@ import pytest
 from host_runner.domain.limits import cgroup_name
 from host_runner.limits.files import procs, read_mounts
 
-__all__ = ["TEST_CGROUP_ROOT", "cgroup_directories", "in_cgroup", "remove_test_root", "require_v1", "v2_mount"]
+__all__ = ["TEST_CGROUP_ROOT", "alive", "cgroup_directories", "daemon_script", "in_cgroup", "killed", "outsider",
+           "remove_test_root", "require_v1", "v2_mount"]
 
 #: Under the hierarchies' roots, not the test process's own cgroup: the machinery that runs this session owns
 #: that one, and a directory left in it would keep it from being removed.
@@ -69,3 +75,45 @@ def remove_test_root() -> None:
             root.rmdir()
         except OSError:
             pass
+
+
+def daemon_script(pid_file: Path, then: str = "echo started") -> str:
+    """``sh -c`` text that starts a daemon which left the process group (setsid), double-forked (its parent exited)
+    and ignores SIGTERM, writes its pid to ``pid_file``, runs ``then`` and sleeps."""
+    return (f"setsid sh -c 'trap \"\" TERM; (trap \"\" TERM; exec sleep 300) & echo $! > \"$0\"; exit 0' "
+            f"'{pid_file}'; while [ ! -s '{pid_file}' ]; do sleep 0.05; done; {then}; exec sleep 300")
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@contextmanager
+def outsider() -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the test's own, in a session of its own (no descendant of any wrapper), that ignores SIGTERM
+    once it said so; killed at the end if still alive. :func:`killed` checks that something else killed it."""
+    process = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                                "signal.SIG_IGN); print('ready', flush=True); time.sleep(300)"],
+                               start_new_session=True, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def killed(process: subprocess.Popen[bytes]) -> bool:
+    """The outsider was ended by SIGKILL (it ignores TERM: only a cgroup's kill ends it) within 10 s."""
+    try:
+        return process.wait(timeout=10) == -signal.SIGKILL
+    except subprocess.TimeoutExpired:
+        return False
