@@ -166,8 +166,9 @@ class TaskActor(Actor):
         launched = message.launched
         if not self.adopt and self.cancel_message is not None:
             # Canceled while starting (a slow hook, image pull or `docker create`): never released, so the
-            # command never runs; the wrapper exits at once and a container is removed.
-            message.launcher.stop(force=True)
+            # command never runs; the wrapper exits at once, a container is removed, a cgroup as the run ends.
+            self.launcher = message.launcher
+            self.launcher.stop(force=True)
             self._end("canceled", self.cancel_message, None)
             return
         self.launcher = message.launcher
@@ -381,9 +382,8 @@ class TaskActor(Actor):
             "task_id": self.record.task_id, "run_id": self.record.run_id, "status": self.record.status,
             "phase": self.phase.value, "executor": self.record.executor, "pid": self.record.pid,
             "container_id": self.record.container_id, "started_at": self.record.started_at,
-            "timeout_seconds": self.record.timeout_seconds, "adopted": self.adopt,
-            "cancel_requested": self.cancel_message is not None, "timed_out": self.timed_out,
-            **self.session.describe(),
+            "timeout_seconds": self.record.timeout_seconds, "adopted": self.adopt, "timed_out": self.timed_out,
+            "cancel_requested": self.cancel_message is not None, **self.session.describe(),
         }
 
     # --- bookkeeping -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import signal
+import time
 
 from host_runner.domain.limits import CgroupTree, cgroup_name
 from host_runner.limits.files import CgroupError, read_mounts
@@ -22,6 +22,8 @@ from host_runner.store.sqlite import Store
 
 logger = logging.getLogger(__name__)
 
+#: How long the sweep at start waits for the processes of one orphaned task cgroup to die.
+SWEEP_WAIT_SECONDS = 5.0
 #: Which setting needs which controller (v1 and v2 name them alike).
 NEEDS = (("HOST_RUNNER_TASK_MEMORY_MAX", "memory"), ("HOST_RUNNER_TASK_PIDS_MAX", "pids"),
          ("HOST_RUNNER_TASK_CPUS", "cpu"))
@@ -96,9 +98,10 @@ def sweep_orphans(tree: CgroupTree, store: Store) -> list[str]:
         cgroup = tree.find(name)
         if cgroup is None:
             continue
-        if cgroup.pids():
-            cgroup.signal(signal.SIGKILL)
+        deadline = time.monotonic() + SWEEP_WAIT_SECONDS
+        while cgroup.pids() and time.monotonic() < deadline:  # at start, before any actor: waiting is fine here
             cgroup.kill()
+            time.sleep(0.01)
         if not cgroup.remove():  # killed processes take a moment to leave; the next start tries again
             logger.warning("orphaned task cgroup %s still has processes; left for the next start", name)
             continue

@@ -96,17 +96,15 @@ class _GroupLauncher:
         if cgroup is None:
             return {}
         started = time.monotonic()
-        killed = False
         pause = 0.001  # the exited wrapper leaves the cgroup's list within a millisecond or so: look again soon
         while cgroup.pids():
             waited = time.monotonic() - started
-            if waited >= self.kill_grace and not killed:
-                cgroup.kill()
-                killed = True
-            elif waited >= self.kill_grace + self.EMPTY_WAIT_SECONDS:
+            if waited >= self.kill_grace + self.EMPTY_WAIT_SECONDS:
                 logger.error("task cgroup %s still has processes %s; left for the next start's sweep", cgroup.name,
                              cgroup.pids())
                 return cgroup.usage().record_fields()
+            if waited >= self.kill_grace:
+                cgroup.kill()  # again on each pass: also what was forked while the last kill ran
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
         fields = cgroup.usage().record_fields()
