@@ -75,7 +75,8 @@ def prepare_cgroups(config: Config, store: Store) -> Config:
         if getattr(config, _field(setting)) and controller not in tree.controllers():
             tree.close()
             raise ConfigError(f"{setting} is set, but the {controller} controller is not available to task cgroups "
-                              f"({tree.description})")
+                              f"({tree.description} at {tree.location}; under systemd use Delegate=yes, see "
+                              f"deploy/host-runner.service, or set HOST_RUNNER_CGROUP_ROOT)")
     sweep_orphans(tree, store)
     note = f"cgroups: {tree.description}"
     logger.info("%s under %s", note, tree.location)

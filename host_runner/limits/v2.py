@@ -3,15 +3,17 @@
 Layout: ``<root>/host-runner-<instance id>/task-<hash of task and run id>``. ``<root>`` is HOST_RUNNER_CGROUP_ROOT,
 or the runner's own cgroup, which systemd delegates to the service with ``Delegate=yes`` (deploy/host-runner.service).
 cgroup v2 lets a cgroup hand controllers to its children only while no process sits in it ("no internal
-processes"), so when the runner's own cgroup is the root and still holds the service's processes, they are moved
-into a leaf beside the task cgroups, ``<root>/runner``, first (what systemd's documentation asks of a delegated
-service). Killing is one write to ``cgroup.kill`` (kernel 5.14+): the kernel kills every process in the cgroup,
+processes"), so when the runner's own cgroup is the root, was delegated by systemd (its ``trusted.delegate``
+mark) and still holds the service's processes, they are moved into a leaf beside the task cgroups,
+``<root>/runner``, first (what systemd's documentation asks of a delegated service). An undelegated cgroup is
+never rearranged: the task cgroups then get the controllers it already hands down, or none. Killing is one write to ``cgroup.kill`` (kernel 5.14+): the kernel kills every process in the cgroup,
 also those forked meanwhile.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -90,7 +92,7 @@ class V2Tree:
             make_directory(base, parents=True)  # HOST_RUNNER_CGROUP_ROOT is made if missing
         wanted = set(WANTED) & set((read_text(base / "cgroup.controllers") or "").split())
         own = root is None or root == mounts.own_unified
-        enabled = _enable(base, wanted, move_own=own and base != mounts.unified)
+        enabled = _enable(base, wanted, move_own=own and base != mounts.unified and delegated(base))
         parent = base / parent_name
         make_directory(parent)
         if enabled:
@@ -129,6 +131,19 @@ class V2Tree:
 
     def close(self) -> None:
         remove_directory(self.parent)
+
+
+def delegated(directory: Path) -> bool:
+    """systemd (251+) marks a cgroup it delegated (``Delegate=yes``) with the ``trusted.delegate`` extended
+    attribute (``user.delegate`` for a user manager). Only then are the processes sitting in the runner's own
+    cgroup the service's to move: in a login session's scope they would be the user's shell and everything else."""
+    for name in ("trusted.delegate", "user.delegate"):
+        try:
+            if os.getxattr(directory, name) == b"1":
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _enable(directory: Path, controllers: set[str], *, move_own: bool) -> set[str]:
