@@ -42,8 +42,7 @@ def test_a_fork_bomb_fails_its_task_while_the_runner_and_other_tasks_go_on(make_
     runner = shell_runner(make_runner, '[ "$HOST_RUNNER_PROMPT" = bomb ] || { echo calm; exit 0; }; '
                           + FORK_BOMB.replace('"$1"', "64"), task_pids_max=64, kill_grace_seconds=1.0)
     assert runner.submit(task_id="bomb", prompt="bomb", timeout_seconds=4).status_code == 202
-    wait_for(lambda: "Resource temporarily unavailable" in (runner.system.config.runs_dir / "bomb" / "run-1" /
-                                                             "stderr.log").read_text(), 20, what="fork errors")
+    wait_for(lambda: "Resource temporarily unavailable" in runner.get("bomb")["stderr"], 20, what="fork errors")
     assert runner.submit(task_id="calm", prompt="calm").status_code == 202  # the runner still serves and runs
     calm = runner.wait_status("calm", timeout=20)
     assert (calm["status"], calm["stdout"]) == ("success", "calm\n")
