@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from host_runner.domain.claims import Admission, Claim
 from host_runner.domain.record import TaskRecord
@@ -127,6 +128,8 @@ class Stats:
     durations: dict[tuple[str, str], HistogramSnapshot]  # (executor, status) → runs ended since start
     #: Lock checks of the runs ended since start: clean, violations, error (runs) and paths (outside the locks).
     lock_checks: dict[str, int] = field(default_factory=dict)
+    #: What the cgroups of runs ended since start counted (host_runner.ops.stats.EndedRuns.snapshot).
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 # --- to any actor (see actors.base.Actor.on_describe) ---------------------------------------------------------

@@ -13,6 +13,7 @@ the actor's thread: its ``@handles`` methods are routed by the actor's dispatch 
 from __future__ import annotations
 
 import enum
+import logging
 import os
 from datetime import datetime, timezone
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +25,9 @@ import pykka
 from actors.journal import Journal
 from host_runner.domain.record import TaskRecord
 from host_runner.domain.request import TaskRequest
+from host_runner.domain.limits import CgroupUsage, TaskLimits, format_size
 from host_runner.ops.config import Config
+from host_runner.run.launchers import Launcher
 from host_runner.run.process_group import ExitStatus, RunFiles, signal_name
 from host_runner.run.reactor import Reactor
 from host_runner.store.sqlite import Store
@@ -33,8 +36,13 @@ from host_runner.workspace.interface import Workspace
 
 __all__ = [
     "Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "after_run_work", "describe_exit",
-    "parse_utc", "reason_fields",
+    "exit_conclusion", "out_of_memory", "parse_utc", "reason_fields",
 ]
+
+logger = logging.getLogger(__name__)
+
+#: How the message of a run the OOM killer ended begins.
+OOM_MESSAGE = "out of memory: killed"
 
 #: Status, message, exit code and reason of a run that ended: the reason is the record's ``failure_reason`` of a
 #: failed run (host_runner.domain.record.FAILURE_REASONS), its ``cancel_reason`` if canceled, None on success.
@@ -178,9 +186,51 @@ SessionFactory = Callable[[Run], RunSession]
 
 
 def after_run_work(workspace: Workspace | None, session: RunSession, status: str, message: str,
-                   exit_code: int | None, checks: Callable[[], dict[str, Any]] = dict) -> Callable[[], dict[str, Any]]:
-    """The blocking work done after a run (in a helper thread): the workspace's cleanup, then the session's
-    (asked for here, in the actor's thread), then ``checks`` (the lock check); returns fields for the record."""
+                   exit_code: int | None, checks: Callable[[], dict[str, Any]] = dict,
+                   launcher: Launcher | None = None) -> Callable[[], dict[str, Any]]:
+    """The blocking work done after a run (in a helper thread): first the launcher's (none of the run's processes
+    is left, its cgroup is removed: nothing writes in the workspace any more), then the workspace's cleanup, then
+    the session's (asked for here, in the actor's thread), then ``checks`` (the lock check); returns fields for
+    the record."""
+    finish: Callable[[], dict[str, Any]] = launcher.finish if launcher is not None else dict
     cleanup: Callable[[], dict[str, Any]] = workspace.cleanup if workspace is not None else dict
     after_run = session.after_run(status, message, exit_code)
-    return lambda: {**cleanup(), **after_run(), **checks()}
+
+    def work() -> dict[str, Any]:
+        try:
+            accounting = finish()
+        except Exception:  # the workspace is cleaned up all the same; the next start's sweep removes the cgroup
+            logger.exception("could not finish the run's processes and cgroup")
+            accounting = {}
+        return {**cleanup(), **after_run(), **accounting, **checks()}
+
+    return work
+
+
+def exit_conclusion(task: Any, outcome: ExitStatus | None) -> Conclusion:
+    """Status, message, exit code and reason of a TaskActor's run, from how it ended (before its session has its
+    say): the runner's own doing first (an internal error, the output limit, a cancel, the timeout), then the
+    process's."""
+    exit_code = outcome.exit_code if outcome else None
+    if task.internal_error:  # the runner lost control of the run (it was killed)
+        return "failed", "internal error in the runner; see its log", exit_code, "lost"
+    if task.output_exceeded:
+        return "failed", task.cancel_message or "output limit exceeded", exit_code, "output_limit"
+    if task.cancel_message is not None:
+        return "canceled", task.cancel_message, exit_code, task.cancel_reason
+    if task.timed_out:
+        return "failed", f"timed out after {task.record.timeout_seconds:g} s", exit_code, "timeout"
+    if task.adopt and outcome is None:
+        return "failed", "lost: runner restarted and the process was gone", None, "lost"
+    limits = task.services.config.task_limits.within(task.request.limits)
+    return out_of_memory(task.usage, outcome, limits) or describe_exit(outcome)
+
+
+def out_of_memory(usage: CgroupUsage | None, outcome: ExitStatus | None, limits: TaskLimits) -> Conclusion | None:
+    """A run that failed after its cgroup's OOM killer acted ends ``failed`` naming the memory limit, with
+    ``failure_reason: oom``; None when memory was not why it ended (a command that survived the OOM kill of one
+    of its children and exited 0 succeeded)."""
+    if usage is None or not usage.oom_kills or outcome is None or outcome.exit_code == 0:
+        return None
+    limit = f" ({format_size(limits.memory)})" if limits.memory else ""
+    return "failed", f"{OOM_MESSAGE} at the task's memory limit{limit}", outcome.exit_code, "oom"

@@ -61,7 +61,7 @@ from host_runner.domain.request import TaskRequest, agent_group
 from host_runner.executors import find_executor, needs_group, speaks_agent_protocol
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields
-from host_runner.ops.stats import DURATION_BUCKETS, Histogram, LockCheckCounts, seconds_between
+from host_runner.ops.stats import EndedRuns
 from host_runner.run.process_group import RunFiles, start_ticks
 from host_runner.run.stopping import signal_group
 from host_runner.workspace.admission import claims_for
@@ -90,8 +90,7 @@ class SupervisorActor(Actor):
         self.running_groups: dict[Key, str] = {}  # the group of each running agent task
         self.end_waiters: dict[Key, list[threading.Event]] = {}
         self.accepting = True
-        self.durations: dict[tuple[str, str], Histogram] = {}  # (executor, status) of runs ended since start
-        self.lock_checks = LockCheckCounts()
+        self.ended = EndedRuns()  # durations and cgroup figures of the runs ended since start
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -271,11 +270,7 @@ class SupervisorActor(Actor):
     def on_task_ended(self, message: TaskEnded) -> None:
         key = message.record.key
         self.running_groups.pop(key, None)
-        duration = seconds_between(message.record.started_at, message.record.finished_at)
-        if duration is not None:
-            labels = (message.record.executor, message.record.status)
-            self.durations.setdefault(labels, Histogram(DURATION_BUCKETS)).observe(duration)
-        self.lock_checks.observe(message.record.extra)
+        self.ended.observe(message.record)
         ref = self.running.pop(key, None)
         if ref is not None:
             ref.stop(block=False)
@@ -395,6 +390,6 @@ class SupervisorActor(Actor):
         return Stats(
             runs=self.store.count_by_status(), running=len(self.running), queued=len(self.queue),
             max_concurrency=self.config.max_concurrency,
-            durations={labels: histogram.snapshot() for labels, histogram in self.durations.items()},
-            lock_checks=self.lock_checks.snapshot(),
+            durations={labels: histogram.snapshot() for labels, histogram in self.ended.durations.items()},
+            resources=self.ended.snapshot(), lock_checks=self.ended.lock_checks.snapshot(),
         )

@@ -16,6 +16,7 @@ from actors.worktree_registry import WorktreeRegistryActor
 from actors.service import RunnerService
 from actors.supervisor import TASK_STOP_SECONDS, SupervisorActor
 from actors.task import TaskServices
+from host_runner.limits import prepare_cgroups
 from host_runner.modes import prepare_at_start
 from host_runner.ops.config import Config
 from host_runner.ops.permissions import keep_files_private, private_directory
@@ -58,6 +59,8 @@ class ActorSystem:
         # Before the supervisor re-adopts anything: the sweep keeps exactly the containers it will adopt.
         self.config = prepare_at_start(self.config, self.store, self.environment)
         self.config = prepare_wrapper(self.config)
+        # Also before re-adoption: the orphan sweep keeps exactly the cgroups of the runs it will adopt.
+        self.config = prepare_cgroups(self.config, self.store)
         self.reactor = Reactor()
         self.reactor.start()
         self.registry = WorktreeRegistryActor.start()
@@ -72,8 +75,8 @@ class ActorSystem:
         self.retention = RetentionActor.start(self.config, self.store, self.reactor)
         self.service = RunnerService(self.supervisor, self.config, registry=self.registry, callbacks=self.callbacks,
                                      retention=self.retention, events=self.store.events)
-        logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d", self.config.executor,
-                    self.config.data_dir, self.config.max_concurrency)
+        logger.info("host-runner started: executor=%s data_dir=%s max_concurrency=%d %s", self.config.executor,
+                    self.config.data_dir, self.config.max_concurrency, self.config.cgroup_note)
 
     def stop(self) -> None:
         """Stop in reverse start order.
@@ -102,6 +105,8 @@ class ActorSystem:
                     stopped = False
         if self.reactor is not None:
             self.reactor.stop()
+        if self.config.cgroup_tree is not None:
+            self.config.cgroup_tree.close()  # the runner's parent cgroup, once no task (left for adoption) is in it
         if self.store is not None and stopped:  # never closed under an actor that may still write
             self.store.close()
         self.supervisor = self.callbacks = self.registry = self.retention = None

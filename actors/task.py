@@ -21,11 +21,12 @@ from actors.base import Actor, handles
 from actors.lock_verdict import cleaned_up, lock_check_work
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
-from actors.run_session import (Conclusion, Phase, RunSession, SessionFactory, TaskServices, after_run_work,
-                                describe_exit, parse_utc, reason_fields)
+from actors.run_session import (Phase, RunSession, SessionFactory, TaskServices, after_run_work,
+                                describe_exit, exit_conclusion, parse_utc, reason_fields)
 from actors.task_messages import (CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut,
                                   tell_output_exceeded)
 from host_runner.domain.errors import StoreUnavailable
+from host_runner.domain.limits import CgroupUsage
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest
 from host_runner.executors import executor_named
@@ -73,6 +74,7 @@ class TaskActor(Actor):
         self.abandoned = threading.Event()  # the runner stopped while preparing: the helper starts nothing more
         self.record_retry_delay = RECORD_RETRY_FIRST_SECONDS
         self.exit_outcome: ExitStatus | None = None
+        self.usage: CgroupUsage | None = None  # what the run's cgroup counted when its process exited
         self.session = session(self)  # last: it may read what is set above
         self.route_to(self.session)
 
@@ -163,8 +165,9 @@ class TaskActor(Actor):
         launched = message.launched
         if not self.adopt and self.cancel_message is not None:
             # Canceled while starting (a slow hook, image pull or `docker create`): never released, so the
-            # command never runs; the wrapper exits at once and a container is removed.
-            message.launcher.stop(force=True)
+            # command never runs; the wrapper exits at once, a container is removed, a cgroup as the run ends.
+            self.launcher = message.launcher
+            self.launcher.stop(force=True)
             self._end("canceled", self.cancel_message, None, self.cancel_reason)
             return
         self.launcher = message.launcher
@@ -259,6 +262,7 @@ class TaskActor(Actor):
         if self.timeout_timer is not None:
             self.timeout_timer.cancel()
         self.exit_outcome = self.launcher.outcome()
+        self.usage = self.launcher.usage()
         self.launcher.after_exit()
         if self.session.after_exit(self.exit_outcome):
             self.conclude()
@@ -268,22 +272,7 @@ class TaskActor(Actor):
     def conclude(self) -> None:
         """End the run with the status its exit (and its session) decide."""
         outcome = self.exit_outcome
-        self._end(*self.session.conclusion(outcome, self._conclusion(outcome)))
-
-    def _conclusion(self, outcome: ExitStatus | None) -> Conclusion:
-        """Status, message, exit code and reason of the run, from how it ended (before the session has its say)."""
-        exit_code = outcome.exit_code if outcome else None
-        if self.internal_error:  # the runner lost control of the run (it was killed)
-            return "failed", "internal error in the runner; see its log", exit_code, "lost"
-        if self.output_exceeded:
-            return "failed", self.cancel_message or "output limit exceeded", exit_code, "output_limit"
-        if self.cancel_message is not None:
-            return "canceled", self.cancel_message, exit_code, self.cancel_reason
-        if self.timed_out:
-            return "failed", f"timed out after {self.record.timeout_seconds:g} s", exit_code, "timeout"
-        if self.adopt and outcome is None:
-            return "failed", "lost: runner restarted and the process was gone", None, "lost"
-        return describe_exit(outcome)
+        self._end(*self.session.conclusion(outcome, exit_conclusion(self, outcome)))
 
     # --- ending ----------------------------------------------------------------------------------------------
     def _end(self, status: str, message: str, exit_code: int | None, reason: str | None = None) -> None:
@@ -297,7 +286,7 @@ class TaskActor(Actor):
         except WorkspaceError:  # a mode this runner cannot handle: nothing was prepared, nothing to clean
             workspace = None
         self.in_background(after_run_work(workspace, self.session, status, message, exit_code,
-                                          lock_check_work(self, workspace)),
+                                          lock_check_work(self, workspace), self.launcher),
                            cleaned_up(self.services.config, status, message, exit_code, fields, reason))
 
     @handles(CleanedUp)
@@ -381,9 +370,8 @@ class TaskActor(Actor):
             "task_id": self.record.task_id, "run_id": self.record.run_id, "status": self.record.status,
             "phase": self.phase.value, "executor": self.record.executor, "pid": self.record.pid,
             "container_id": self.record.container_id, "started_at": self.record.started_at,
-            "timeout_seconds": self.record.timeout_seconds, "adopted": self.adopt,
-            "cancel_requested": self.cancel_message is not None, "timed_out": self.timed_out,
-            **self.session.describe(),
+            "timeout_seconds": self.record.timeout_seconds, "adopted": self.adopt, "timed_out": self.timed_out,
+            "cancel_requested": self.cancel_message is not None, **self.session.describe(),
         }
 
     # --- bookkeeping -----------------------------------------------------------------------------------------

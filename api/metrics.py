@@ -95,6 +95,31 @@ class RunnerCollector:
         yield checks
         yield CounterMetricFamily("host_runner_lock_violation_paths", "Paths changed outside their run's lock paths "
                                   "(runs ended since the runner started)", value=stats.lock_checks.get("paths", 0))
+        yield from self._resource_metrics(stats.resources)
+
+    @staticmethod
+    def _resource_metrics(resources: dict[str, Any]) -> Iterator[Metric]:
+        """What the cgroups of ended host tasks counted (README: Resource limits)."""
+        memory = _histogram("host_runner_task_memory_peak_bytes", "Peak memory of the cgroups of runs that ended "
+                            "since the runner started", ["executor"])
+        for executor, snapshot in sorted(resources.get("memory_peak", {}).items()):
+            _add(memory, [executor], snapshot)
+        yield memory
+        pids = _histogram("host_runner_task_pids_peak", "Peak processes of the cgroups of runs that ended since "
+                          "the runner started", ["executor"])
+        for executor, snapshot in sorted(resources.get("pids_peak", {}).items()):
+            _add(pids, [executor], snapshot)
+        yield pids
+        cpu = CounterMetricFamily("host_runner_task_cpu_seconds", "CPU time of the cgroups of runs that ended "
+                                  "since the runner started", labels=["executor"])
+        for executor, seconds in sorted(resources.get("cpu_seconds", {}).items()):
+            cpu.add_metric([executor], seconds)
+        yield cpu
+        oom = CounterMetricFamily("host_runner_task_oom_kills", "Runs ended failed by their memory limit (OOM) since "
+                                  "the runner started", labels=["executor"])
+        for executor, count in sorted(resources.get("oom", {}).items()):
+            oom.add_metric([executor], count)
+        yield oom
 
     @staticmethod
     def _callback_metrics(state: dict[str, Any]) -> Iterator[Metric]:

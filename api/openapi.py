@@ -13,6 +13,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.openapi_debug_schemas import DEBUG_SCHEMAS
 from api.openapi_schemas import SCHEMAS, STRING, ref
 from host_runner.domain.record import STATUSES
 
@@ -250,7 +251,7 @@ def openapi_document(operations: list[Operation] | None = None) -> dict[str, Any
         "security": [{"bearerToken": []}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **DEBUG_SCHEMAS},
             "securitySchemes": {"bearerToken": {
                 "type": "http", "scheme": "bearer",
                 "description": "HOST_RUNNER_API_TOKEN; required on every path but /health when it is set",

@@ -116,11 +116,17 @@ class HealthResource:
     """``GET /health``: liveness, and whether the data disk has room for new tasks; asks no actor (and needs no
     token)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, cgroups: str | None = None) -> None:
         self.config = config
+        #: Said only when task cgroups are not in use ("unavailable (reason)", "off"), like a low disk: what an
+        #: operator must know (no limits, a cancel reaches only what the wrapper sees). See host_runner.limits.
+        self.cgroups = cgroups
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        render(resp, falcon.HTTP_200, {"status": "ok", "disk": "low" if disk_is_low(self.config) else "ok"})
+        body = {"status": "ok", "disk": "low" if disk_is_low(self.config) else "ok"}
+        if self.cgroups is not None:
+            body["cgroups"] = self.cgroups
+        render(resp, falcon.HTTP_200, body)
 
 
 __all__ = ["BRIEF_OMITS", "HealthResource", "TaskResource", "TasksResource", "read_json", "render"]

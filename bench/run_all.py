@@ -16,8 +16,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-SCRIPTS = ["dispatch", "throughput", "output_capture", "cancel_latency", "scale", "status_reads", "chaos",
-           "observability", "callback_latency", "event_latency", "agent", "dashboard"]
+SCRIPTS = ["dispatch", "cgroup_overhead", "throughput", "output_capture", "cancel_latency", "scale", "status_reads",
+           "chaos", "observability", "callback_latency", "event_latency", "agent", "dashboard"]
 # The dashboard bench drives headless Chromium (apt-get install chromium chromium-driver); without it, it is
 # left out of the run and its last figures are shown.
 BROWSER = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
@@ -41,6 +41,12 @@ def rows() -> list[tuple[str, str, str, str]]:
         add("submit → terminal, median", f"{d['submit_to_terminal']['median_ms']:.1f} ms "
             f"(p99 {d['submit_to_terminal']['p99_ms']:.1f}; baseline {d['baseline']['median_ms']:.2f})", "≤ 15 ms",
             d["submit_to_terminal"]["median_ms"] <= 15)
+    if g := load("cgroup_overhead"):
+        for backend in ("v1", "v2"):
+            if f := g.get(backend):
+                add(f"task spawn, {backend} cgroup per task vs none (same run)",
+                    f"{f['spawn_with_cgroup']['median_ms']:.1f} vs {f['spawn_without_cgroup']['median_ms']:.1f} ms "
+                    f"= {f['cgroup_cost_median_ms']:+.1f} ms", "—", None)
     if t := load("throughput"):
         add("throughput vs 16-thread pool", f"{t['runner_tasks_per_second']:.0f}/s vs "
             f"{t['baseline_tasks_per_second']:.0f}/s = {t['ratio'] * 100:.0f} %", "≥ 50 %", t["ratio"] >= 0.5)
@@ -122,6 +128,9 @@ def main() -> None:
             print(f"\n===== {name} =====", flush=True)
             if name == "dashboard" and not all(path.exists() for path in BROWSER):
                 print("skipped: no chromium / chromedriver (the last figures are kept)")
+                continue
+            if name == "cgroup_overhead" and os.geteuid() != 0:
+                print("skipped: needs root to make cgroups (the last figures are kept)")
                 continue
             subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
     print("\n===== summary =====")

@@ -16,9 +16,21 @@ if str(TESTS) not in sys.path:  # pytest's default import mode put it there alre
     sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent))  # first, before any installed copy of the service
 
+import os  # noqa: E402
+
 from host_runner.ops.config import Config  # noqa: E402
+from support.cgroups import TEST_CGROUP_ROOT, remove_test_root  # noqa: E402
 from support.receivers import CallbackReceiver  # noqa: E402
 from support.runner import Runner  # noqa: E402
+
+# Runners under test (here and the gunicorn services the tests start) put their task cgroups under one test root.
+os.environ.setdefault("HOST_RUNNER_CGROUP_ROOT", TEST_CGROUP_ROOT)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cgroup_test_root() -> Iterator[None]:
+    yield
+    remove_test_root()
 
 
 @pytest.fixture
@@ -29,6 +41,7 @@ def make_runner(tmp_path: Path) -> Iterator[Callable[..., Runner]]:
         settings.setdefault("data_dir", tmp_path / "data")
         settings.setdefault("kill_grace_seconds", 2.0)
         settings.setdefault("callback_backoff_seconds", 0.05)
+        settings.setdefault("cgroup_root", TEST_CGROUP_ROOT)
         return Runner(Config(**settings), env, runners)
 
     yield make

@@ -16,7 +16,7 @@ TERMINAL_STATUSES = frozenset({"success", "failed", "canceled"})
 #: went over HOST_RUNNER_MAX_OUTPUT_BYTES, the agent reported an error, ran out of turns or lacks credentials,
 #: the runner lost it (restarted and the process was gone, or an internal error), or it could not be started.
 FAILURE_REASONS = ("exit_code", "timeout", "output_limit", "agent_error", "max_turns", "auth_required", "lost",
-                   "setup", "lock_violation")
+                   "setup", "lock_violation", "oom")
 #: A canceled run's ``cancel_reason``: POST /tasks/{id}/cancel, the runner's shutdown with
 #: HOST_RUNNER_SHUTDOWN=cancel, or an idle close.
 CANCEL_REASONS = ("api", "shutdown", "idle")

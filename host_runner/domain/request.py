@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from host_runner.domain.callback_hosts import HostAllowlist
+from host_runner.domain.limits import TaskLimits
 from host_runner.domain.names import DEFAULT_EXECUTION_MODE, DEFAULT_EXECUTOR
 from host_runner.domain.sandbox_spec import SandboxSpec
 
@@ -50,6 +51,8 @@ class TaskRequest:
     #: Which events the callback URL gets: status changes always; ``progress`` too when asked (agent CLIs' messages,
     #: commands and file changes, coalesced).
     status_callback_events: tuple[str, ...] = ("status",)
+    #: What the submission asked for in ``limits`` (at most the operator's maximum); None: the operator's.
+    limits: TaskLimits | None = None
 
 
 def agent_group(request: TaskRequest) -> str | None:
@@ -76,3 +79,5 @@ class SubmitRules:
     sandbox_data_dir: str | os.PathLike[str] | None = None
     #: When set, the only hosts ``status_callback_url`` may name (HOST_RUNNER_CALLBACK_ALLOWED_HOSTS).
     callback_allowed_hosts: HostAllowlist | None = None
+    #: The operator's maximum limits of a host task (HOST_RUNNER_TASK_MEMORY_MAX, _PIDS_MAX, _CPUS).
+    max_limits: TaskLimits = TaskLimits()

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from host_runner.domain.callback_hosts import HostAllowlist
 from host_runner.domain.errors import ValidationError
 from host_runner.domain.fields import ID_PATTERN, require_id as _require_id, require_string as _require_string
+from host_runner.domain.limits import parse_limits
 from host_runner.domain.names import DEFAULT_EXECUTION_MODE, EXECUTION_MODES, EXECUTORS
 from host_runner.domain.request import SubmitRules, TaskRequest, Workspace, agent_group
 from host_runner.domain.seams import executor_rules, mode_rules
@@ -208,6 +209,7 @@ def parse_task_request(body: Any, rules: SubmitRules = SubmitRules()) -> TaskReq
         session_id=session_id,
         agent_input=agent_input,
         status_callback_events=callback_events,
+        limits=parse_limits(body.get("limits"), rules.max_limits),
     )
     if not mode.runs_executor and executor is not None:  # the mode names its own command
         raise ValidationError("executor", f"does not apply to execution_mode {mode_name}")

@@ -35,7 +35,8 @@ class Agent(Executor):
     def launcher(self, config: Config, request: TaskRequest, cwd: Path, files: RunFiles, reactor: Reactor,
                  environment: Mapping[str, str]) -> Launcher:
         spec = prepare_agent_spec(config, request, self.command(config, request), cwd, environment, files)
-        return ProcessLauncher(spec, files, reactor, config.kill_grace_seconds, config.wrapper_argv)
+        return ProcessLauncher(spec, files, reactor, config.kill_grace_seconds, config.wrapper_argv,
+                               config.cgroup_request(request.task_id, request.run_id, request.limits))
 
 
 EXECUTOR = Agent()

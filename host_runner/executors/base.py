@@ -55,4 +55,5 @@ class Executor(ABC):
         """The launcher of a new run in ``cwd`` (blocking: called from a helper thread)."""
         argv = self.command(config, request)
         spec = build_process_spec(config, request, argv, cwd, environment, not_found=self.not_found(argv))
-        return ProcessLauncher(spec, files, reactor, config.kill_grace_seconds, config.wrapper_argv)
+        return ProcessLauncher(spec, files, reactor, config.kill_grace_seconds, config.wrapper_argv,
+                               config.cgroup_request(request.task_id, request.run_id, request.limits))

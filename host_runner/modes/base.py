@@ -87,7 +87,8 @@ class ExecutionMode(ABC):
     def adopted_launcher(self, config: Config, record: TaskRecord, alive: bool, files: RunFiles, reactor: Reactor,
                          environment: Mapping[str, str]) -> Launcher:
         """The launcher of a run an earlier runner started (``alive``: its process is still the one recorded)."""
-        return AdoptedLauncher(record.pid, alive, files, reactor, config.kill_grace_seconds)
+        return AdoptedLauncher(record.pid, alive, files, reactor, config.kill_grace_seconds,
+                               config.cgroup_request(record.task_id, record.run_id))
 
     def prepare_at_start(self, config: Config, store: Store, environment: Mapping[str, str]) -> Config:
         """At the runner's start, before any task is re-adopted or started (sandboxes sweep their containers)."""

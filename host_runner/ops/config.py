@@ -14,11 +14,14 @@ from pathlib import Path
 
 from host_runner.domain.callback_hosts import HostAllowlist, parse_allowed_hosts
 from host_runner.domain.names import DEFAULT_EXECUTOR, EXECUTORS
+from host_runner.domain.limits import (
+    MAX_CPUS, MAX_PIDS, CgroupRequest, CgroupTree, TaskLimits, cgroup_name, parse_size,
+)
 from host_runner.domain.request import SubmitRules
 from host_runner.domain.seams import executor_rules
 from host_runner.ops.api_token import token_from_environment
 from host_runner.ops.setting_parsers import (
-    ConfigError, ExtraDir, absolute_paths, argv, boolean, byte_count, executor_names, existing_directory,
+    ConfigError, ExtraDir, absolute_paths, argv, boolean, byte_count, cgroup_path, executor_names, existing_directory,
     existing_group, extra_dirs, host_names, instance_id, memory_size, network_name, number_in, one_of, read_setting,
     tmpfs_mounts, variable_names,
 )
@@ -128,6 +131,30 @@ class Config:
     #: The argv prefix that starts the wrapper; settled at start by
     #: :func:`host_runner.run.wrapper_build.prepare_wrapper`.
     wrapper_argv: tuple[str, ...] | None = None
+    #: The most a host task may use (HOST_RUNNER_TASK_MEMORY_MAX bytes, _PIDS_MAX, _CPUS; 0: no limit).
+    task_memory_max: int = 0
+    task_pids_max: int = 0
+    task_cpus: float = 0.0
+    #: HOST_RUNNER_CGROUPS: ``auto`` (v2 where it offers what is needed, else v1, else none), ``v2``, ``v1``, ``off``.
+    cgroups: str = "auto"
+    #: HOST_RUNNER_CGROUP_ROOT: the cgroup (a path as /proc/self/cgroup shows it) under which task cgroups are
+    #: made; None: the runner's own cgroup (delegated by systemd's ``Delegate=yes``).
+    cgroup_root: str | None = None
+    #: Settled at start by :func:`host_runner.limits.prepare_cgroups`: the task cgroups' backend (None: none),
+    #: and what /health and the start log say about it.
+    cgroup_tree: CgroupTree | None = None
+    cgroup_note: str = "cgroups: not set up"
+
+    @property
+    def task_limits(self) -> TaskLimits:
+        """The operator's maximum limits of one host task."""
+        return TaskLimits(self.task_memory_max, self.task_pids_max, self.task_cpus)
+
+    def cgroup_request(self, task_id: str, run_id: str, requested: TaskLimits | None = None) -> CgroupRequest | None:
+        """Where a host run's cgroup goes (None: cgroups are unavailable or off), with the limits it runs under."""
+        if self.cgroup_tree is None:
+            return None
+        return CgroupRequest(self.cgroup_tree, cgroup_name(task_id, run_id), self.task_limits.within(requested))
 
     @property
     def executors_allowed(self) -> tuple[str, ...]:
@@ -141,6 +168,7 @@ class Config:
             default_timeout=self.default_timeout_seconds, default_executor=self.executor,
             allowed_executors=self.executors_allowed, sandbox_mount_roots=self.docker.mount_roots,
             sandbox_data_dir=self.data_dir, callback_allowed_hosts=self.callback_allowed_hosts,
+            max_limits=self.task_limits,
         )
 
     @property
@@ -300,7 +328,20 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         max_queued=read_setting(env, "HOST_RUNNER_MAX_QUEUED", defaults.max_queued, number_in(int, 1, 10**7), "1..10000000"),
         max_output_bytes=read_setting(env, "HOST_RUNNER_MAX_OUTPUT_BYTES", defaults.max_output_bytes, byte_count, "bytes"),
         min_free_bytes=read_setting(env, "HOST_RUNNER_MIN_FREE_BYTES", defaults.min_free_bytes, byte_count, "bytes"),
+        task_memory_max=read_setting(env, "HOST_RUNNER_TASK_MEMORY_MAX", defaults.task_memory_max, parse_size,
+                                     "a size such as 512M or 4G (0: no limit)"),
+        task_pids_max=read_setting(env, "HOST_RUNNER_TASK_PIDS_MAX", defaults.task_pids_max,
+                                   number_in(int, 0, MAX_PIDS), f"an integer 0..{MAX_PIDS} (0: no limit)"),
+        task_cpus=read_setting(env, "HOST_RUNNER_TASK_CPUS", defaults.task_cpus, number_in(float, 0, MAX_CPUS),
+                               "a number of CPUs, may be fractional (0: no limit)"),
+        cgroups=read_setting(env, "HOST_RUNNER_CGROUPS", defaults.cgroups, one_of(("auto", "v2", "v1", "off")),
+                             "auto, v2, v1 or off"),
+        cgroup_root=read_setting(env, "HOST_RUNNER_CGROUP_ROOT", None, cgroup_path,
+                                 "a cgroup path such as /host-runner"),
     )
+    if config.cgroups == "off" and config.task_limits.any:
+        raise ConfigError("HOST_RUNNER_CGROUPS=off, but a task limit is set (HOST_RUNNER_TASK_MEMORY_MAX, "
+                          "HOST_RUNNER_TASK_PIDS_MAX or HOST_RUNNER_TASK_CPUS): limits need cgroups")
     if config.allowed_executors and config.executor not in config.allowed_executors:
         raise ConfigError(f"HOST_RUNNER_EXECUTOR={config.executor} is not in HOST_RUNNER_ALLOWED_EXECUTORS "
                           f"({','.join(config.allowed_executors)})")

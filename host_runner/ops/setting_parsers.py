@@ -100,6 +100,16 @@ instance_id = matching(INSTANCE_ID)
 byte_count = number_in(int, 0, 2**62)
 
 
+def cgroup_path(raw: str) -> str:
+    """A cgroup as /proc/self/cgroup names it: absolute, no '..', no empty or hidden component."""
+    if raw == "/":
+        return raw
+    parts = raw.strip("/").split("/")
+    if not raw.startswith("/") or any(part in ("", ".", "..") or "\n" in part for part in parts):
+        raise ValueError("")
+    return "/" + "/".join(parts)
+
+
 def absolute_paths(raw: str) -> tuple[str, ...]:
     paths = tuple(item for item in raw.split(":") if item)
     for path in paths:

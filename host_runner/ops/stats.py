@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from host_runner.domain.record import TaskRecord
+
 #: Task durations: from a second to a day.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
 #: Callback delivery latency: from queued to delivered or given up (retries included).
@@ -122,3 +124,48 @@ class LockCheckCounts:
 
     def snapshot(self) -> dict[str, int]:
         return {"clean": self.clean, "violations": self.violations, "error": self.error, "paths": self.paths}
+
+
+MIB = 1024**2
+#: Peak memory of a task's cgroup: from 16 MiB to 64 GiB.
+MEMORY_BUCKETS = tuple(float(MIB * 2**power) for power in range(4, 17, 2))
+#: Peak processes of a task's cgroup.
+PIDS_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 256.0, 1024.0, 4096.0)
+
+
+@dataclass
+class EndedRuns:
+    """What the runs that ended since the runner started add up to (for /metrics): their durations by executor
+    and status, what their cgroups counted (host tasks; see host_runner.limits) by executor, and their
+    lock checks."""
+
+    durations: dict[tuple[str, str], Histogram] = field(default_factory=dict)
+    memory_peak: dict[str, Histogram] = field(default_factory=dict)
+    pids_peak: dict[str, Histogram] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    oom_kills: dict[str, int] = field(default_factory=dict)
+    lock_checks: LockCheckCounts = field(default_factory=lambda: LockCheckCounts())
+
+    def observe(self, record: TaskRecord) -> None:
+        duration = seconds_between(record.started_at, record.finished_at)
+        if duration is not None:
+            self.durations.setdefault((record.executor, record.status), Histogram(DURATION_BUCKETS)).observe(duration)
+        extra, executor = record.extra, record.executor
+        self.lock_checks.observe(extra)
+        if isinstance(extra.get("memory_peak_bytes"), int):
+            self.memory_peak.setdefault(executor, Histogram(MEMORY_BUCKETS)).observe(extra["memory_peak_bytes"])
+        if isinstance(extra.get("pids_peak"), int):
+            self.pids_peak.setdefault(executor, Histogram(PIDS_BUCKETS)).observe(extra["pids_peak"])
+        if isinstance(extra.get("cpu_seconds"), (int, float)):
+            self.cpu_seconds[executor] = self.cpu_seconds.get(executor, 0.0) + extra["cpu_seconds"]
+        if extra.get("failure_reason") == "oom":
+            self.oom_kills[executor] = self.oom_kills.get(executor, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The cgroup figures: ``memory_peak`` and ``pids_peak`` (executor → histogram), ``cpu_seconds`` and
+        ``oom`` (executor → total)."""
+        return {
+            "memory_peak": {name: histogram.snapshot() for name, histogram in self.memory_peak.items()},
+            "pids_peak": {name: histogram.snapshot() for name, histogram in self.pids_peak.items()},
+            "cpu_seconds": dict(self.cpu_seconds), "oom": dict(self.oom_kills),
+        }

@@ -2,16 +2,27 @@
 
 The TaskActor drives a launcher in four steps: ``start`` (may block briefly; called from a helper thread),
 ``watch`` (registers the exit notification; called from the actor), ``stop`` (never blocks) and, once the
-exit was notified, ``outcome`` and ``after_exit``.
+exit was notified, ``outcome``, ``usage`` and ``after_exit``; ``finish`` (blocking, in the ending helper thread)
+waits until nothing of the run is left and returns its accounting.
+
+Cgroups (host_runner.limits): a host run gets its cgroup here, in ``ProcessLauncher.start``. The runner makes the
+cgroup and moves the wrapper into it before it writes "go", rather than the wrapper joining it itself: the wrapper
+is stopped on its pipe until then, so nothing of the command has run outside the cgroup; wrapper.c and wrapper.py
+stay as they are (one protocol, nothing to keep in step); and the cgroup's name comes from the task and run ids
+alone, so a restarted runner finds it again (re-adoption) without anything the wrapper would have to record.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from host_runner.domain.limits import CgroupRequest, CgroupUsage, TaskCgroup
+from host_runner.run.commands import LaunchError
 
 from host_runner.run.process_group import (
     ExitStatus,
@@ -49,20 +60,57 @@ class Launcher(Protocol):
 
     def outcome(self) -> ExitStatus | None: ...
 
+    def usage(self) -> CgroupUsage | None:
+        """What the run's cgroup counted so far (None: it has none)."""
+
     def after_exit(self) -> None: ...
+
+    def finish(self) -> dict[str, Any]:
+        """Blocking (a helper thread): once the run ended, wait until none of its processes is left, then remove
+        what held them; returns fields for the record (the cgroup's accounting)."""
 
 
 class _GroupLauncher:
     """Common part of launchers whose run is a process group led by the wrapper."""
+
+    #: After the run ended, the longest ``finish`` waits for its cgroup to empty once everything in it was killed.
+    EMPTY_WAIT_SECONDS = 10.0
 
     def __init__(self, files: RunFiles, reactor: Reactor, kill_grace: float) -> None:
         self.files = files
         self.reactor = reactor
         self.kill_grace = kill_grace
         self.pid: int | None = None
+        self.cgroup: TaskCgroup | None = None
 
     def release(self) -> None:
         pass
+
+    def usage(self) -> CgroupUsage | None:
+        return self.cgroup.usage() if self.cgroup is not None else None
+
+    def finish(self) -> dict[str, Any]:
+        """TERM was sent to what outlived the command (:meth:`after_exit`); KILL the rest after the grace period
+        (the whole cgroup: also processes the wrapper could not see), then remove the cgroup."""
+        cgroup = self.cgroup
+        if cgroup is None:
+            return {}
+        started = time.monotonic()
+        pause = 0.001  # the exited wrapper leaves the cgroup's list within a millisecond or so: look again soon
+        while cgroup.pids():
+            waited = time.monotonic() - started
+            if waited >= self.kill_grace + self.EMPTY_WAIT_SECONDS:
+                logger.error("task cgroup %s still has processes %s; left for the next start's sweep", cgroup.name,
+                             cgroup.pids())
+                return cgroup.usage().record_fields()
+            if waited >= self.kill_grace:
+                cgroup.kill()  # again on each pass: also what was forked while the last kill ran
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        fields = cgroup.usage().record_fields()
+        if not cgroup.remove():
+            logger.warning("task cgroup %s could not be removed; the next start's sweep removes it", cgroup.name)
+        return fields
 
     def watch(self, on_exit: Callable[[], None]) -> None:
         assert self.pid is not None
@@ -72,9 +120,17 @@ class _GroupLauncher:
         if self.pid is not None:
             # The tree, not only the group: a daemon that left the group with setsid is stopped too.
             signal_tree(self.pid, signal.SIGKILL if force else signal.SIGTERM)
+        if self.cgroup is not None:  # and everything in the cgroup, also what the wrapper cannot see
+            if force:
+                self.cgroup.kill()
+            else:
+                self.cgroup.signal(signal.SIGTERM)
 
     def after_exit(self) -> None:
-        """Stop what the command left running in its group (background children): TERM now, KILL after grace."""
+        """Stop what the command left running in its group (background children): TERM now, KILL after grace.
+        With a cgroup, TERM everything left in it; :meth:`finish` kills the rest."""
+        if self.cgroup is not None:
+            self.cgroup.signal(signal.SIGTERM)
         pgid = self.pid
         if pgid is None or not group_alive(pgid):
             return
@@ -95,15 +151,35 @@ class ProcessLauncher(_GroupLauncher):
     """Starts the task's command under the wrapper, in a new session."""
 
     def __init__(self, spec: ProcessSpec, files: RunFiles, reactor: Reactor, kill_grace: float,
-                 wrapper: tuple[str, ...] | None = None) -> None:
+                 wrapper: tuple[str, ...] | None = None, cgroup: CgroupRequest | None = None) -> None:
         super().__init__(files, reactor, kill_grace)
         self.spec = spec
         self.wrapper = wrapper
         self.spawned: Spawned | None = None
+        self.cgroup_request = cgroup
 
     def start(self) -> Launched:
-        self.spawned = spawn(self.spec, self.files, self.wrapper, self.kill_grace)
+        request = self.cgroup_request
+        if request is not None:  # made first: a run that cannot get its cgroup never starts anything
+            try:
+                self.cgroup = request.tree.create(request.name, request.limits)
+            except (OSError, KeyError) as exc:
+                raise LaunchError(f"cannot create the task's cgroup: {exc}") from None
+        try:
+            self.spawned = spawn(self.spec, self.files, self.wrapper, self.kill_grace)
+        except BaseException:
+            if self.cgroup is not None:
+                self.cgroup.remove()
+            raise
         self.pid = self.spawned.popen.pid
+        if self.cgroup is not None:
+            try:  # the wrapper waits for "go" (written only after this), so nothing ran outside the cgroup
+                self.cgroup.add(self.pid)
+            except OSError as exc:
+                self.spawned.abandon()
+                self.spawned.popen.wait()
+                self.cgroup.remove()
+                raise LaunchError(f"cannot move the task into its cgroup: {exc}") from None
         return Launched(pid=self.pid, pid_start_ticks=start_ticks(self.pid))
 
     def release(self) -> None:
@@ -133,10 +209,13 @@ class AdoptedLauncher(_GroupLauncher):
     be signalled): then the exit is reported at once and the wrapper's status file says how it ended.
     """
 
-    def __init__(self, pid: int | None, alive: bool, files: RunFiles, reactor: Reactor, kill_grace: float) -> None:
+    def __init__(self, pid: int | None, alive: bool, files: RunFiles, reactor: Reactor, kill_grace: float,
+                 cgroup: CgroupRequest | None = None) -> None:
         super().__init__(files, reactor, kill_grace)
         self.pid = pid if alive and pid else None
         self.original_pid = pid
+        # Found by name: whatever the run left in it is stopped and accounted for like a run of this runner's.
+        self.cgroup = cgroup.tree.find(cgroup.name) if cgroup is not None else None
 
     def start(self) -> Launched:
         return Launched(pid=self.original_pid)
@@ -187,5 +266,11 @@ class MockLauncher:
             return ExitStatus(exit_code=128 + signal.SIGTERM, signal=signal.SIGTERM)
         return ExitStatus(exit_code=0)
 
+    def usage(self) -> CgroupUsage | None:
+        return None
+
     def after_exit(self) -> None:
         pass
+
+    def finish(self) -> dict[str, Any]:
+        return {}

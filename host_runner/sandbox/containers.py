@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from host_runner.domain.errors import ValidationError
+from host_runner.domain.limits import CgroupUsage
 from host_runner.domain.record import TaskRecord
 from host_runner.domain.request import TaskRequest
 from host_runner.domain.sandbox_spec import SandboxSpec, check_again
@@ -119,8 +120,15 @@ class _ContainerRun:
     def outcome(self) -> ExitStatus | None:
         return self._outcome
 
+    def usage(self) -> CgroupUsage | None:
+        """None: the engine limits a container in its own cgroup (HOST_RUNNER_DOCKER_*), not the runner."""
+        return None
+
     def after_exit(self) -> None:
         """Nothing left to do: the container was removed before the exit was reported."""
+
+    def finish(self) -> dict[str, Any]:
+        return {}
 
     def _conclude_then(self, returncode: int | None, on_exit: Callable[[], None]) -> None:
         """Helper thread, after the client (or watcher) exited: learn how the container ended, remove it, and

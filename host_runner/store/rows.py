@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import asdict
 from typing import Any
 
+from host_runner.domain.limits import TaskLimits
 from host_runner.domain.record import TaskRecord
 from host_runner.domain.request import TaskRequest, Workspace
 from host_runner.domain.seams import mode_rules
@@ -66,4 +67,6 @@ def json_request(text: str, token: str | None) -> TaskRequest:
         data["workspace"] = Workspace(**data["workspace"])
     # Only the modes that use a sandbox rebuild it (older rows of other modes may hold a raw, unvalidated one).
     data["sandbox"] = mode_rules(data["execution_mode"]).load_sandbox(data.get("sandbox"))
+    data["limits"] = TaskLimits.from_json(data.get("limits"))  # absent in rows written before limits existed
+    data["status_callback_events"] = tuple(data.get("status_callback_events") or ("status",))
     return TaskRequest(**data, status_callback_token=token)

@@ -54,6 +54,14 @@ CASES = [
     ("sandbox missing", {"execution_mode": "docker-sandbox"}, "sandbox"),
     ("sandbox not an object", {"execution_mode": "docker-sandbox", "sandbox": ["x"]}, "sandbox"),
     ("sandbox without command", {"execution_mode": "docker-sandbox", "sandbox": {"image": "x"}}, "sandbox.command"),
+    ("limits not an object", {"limits": 64}, "limits"),
+    ("limits unknown key", {"limits": {"disk": 1}}, "limits.disk"),
+    ("limits memory not a size", {"limits": {"memory": "lots"}}, "limits.memory"),
+    ("limits memory tiny", {"limits": {"memory": 1024}}, "limits.memory"),
+    ("limits pids zero", {"limits": {"pids": 0}}, "limits.pids"),
+    ("limits pids fractional", {"limits": {"pids": 1.5}}, "limits.pids"),
+    ("limits cpus bool", {"limits": {"cpus": True}}, "limits.cpus"),
+    ("limits cpus beyond any machine", {"limits": {"cpus": 5000}}, "limits.cpus"),
 ]
 
 
@@ -159,3 +167,19 @@ def test_lone_surrogates_are_422_not_500(runner: Runner, tmp_path: Path):
         result = runner.client.simulate_post("/tasks/submit", body=json.dumps(body), content_type="application/json")
         assert result.status_code == 422, result.text
         assert result.json["field"] == field
+
+
+@pytest.mark.parametrize(("limits", "field", "setting"), [
+    ({"memory": "1G"}, "limits.memory", "at most 512M (HOST_RUNNER_TASK_MEMORY_MAX)"),
+    ({"memory": 512 * 1024**2 + 1}, "limits.memory", "at most 512M (HOST_RUNNER_TASK_MEMORY_MAX)"),
+    ({"pids": 101}, "limits.pids", "at most 100 (HOST_RUNNER_TASK_PIDS_MAX)"),
+    ({"cpus": 0.75, "pids": 10}, "limits.cpus", "at most 0.5 (HOST_RUNNER_TASK_CPUS)"),
+])
+def test_limits_above_the_operators_maximum_are_422_naming_the_field(make_runner, tmp_path: Path, limits, field,
+                                                                      setting):
+    runner = make_runner(task_memory_max=512 * 1024**2, task_pids_max=100, task_cpus=0.5)
+    result = runner.client.simulate_post("/tasks/submit", json=valid(tmp_path, limits=limits))
+    assert result.status_code == 422, result.text
+    assert (result.json["field"], result.json["detail"]) == (field, f"{field}: must be {setting}")
+    lower = runner.client.simulate_post("/tasks/submit", json=valid(tmp_path, limits={"memory": "256M", "pids": 100}))
+    assert lower.status_code == 202, lower.text

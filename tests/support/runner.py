@@ -14,6 +14,7 @@ from falcon import testing
 
 from actors.system import ActorSystem
 from api.app import create_api
+from host_runner.domain.limits import cgroup_name
 from host_runner.ops.config import Config
 from host_runner.run.stopping import group_alive
 from support.openapi_check import check_response
@@ -78,9 +79,13 @@ class Runner:
     def stop(self, kill_tasks: bool = True) -> None:
         """Stop the actors; unless told otherwise, first kill whatever a test left running."""
         if self.system.store is not None and kill_tasks:
+            tree = self.system.config.cgroup_tree
             for record in self.system.store.active():
                 if record.pid and group_alive(record.pid):
                     os.killpg(record.pid, signal.SIGKILL)
+                cgroup = tree.find(cgroup_name(record.task_id, record.run_id)) if tree is not None else None
+                if cgroup is not None:  # and what left the group: the run's cgroup is removed as it ends
+                    cgroup.kill()
         self.system.stop()
 
 
