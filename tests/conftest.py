@@ -1,5 +1,5 @@
 """Shared test fixtures: a runner (real actors, real processes) behind Falcon's TestClient, and a real HTTP
-callback receiver on 127.0.0.1. The helpers they are built from live in tests/support/ (see tests/README.md)."""
+callback receiver on 127.0.0.1, and the scripted model server of the agent CLI tests. The helpers they are built from live in tests/support/ (see tests/README.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if str(TESTS) not in sys.path:  # pytest's default import mode put it there alre
 sys.path.insert(0, str(TESTS.parent))  # first, before any installed copy of the service
 
 from host_runner.ops.config import Config  # noqa: E402
+from support.model_server import ModelServer  # noqa: E402
 from support.receivers import CallbackReceiver  # noqa: E402
 from support.runner import Runner  # noqa: E402
 
@@ -45,5 +46,13 @@ def runner(make_runner: Callable[..., Runner]) -> Runner:
 @pytest.fixture
 def receiver() -> Iterator[CallbackReceiver]:
     server = CallbackReceiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def model() -> Iterator[ModelServer]:
+    """The scripted model server (support/model_server.py) an agent CLI test points the real CLI at."""
+    server = ModelServer()
     yield server
     server.close()

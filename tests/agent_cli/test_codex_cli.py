@@ -5,26 +5,18 @@ without it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support.model_server import ModelServer, Reply, codex_runner, custom_tool_call, function_call, message
+from support.model_server import Reply, codex_runner, custom_tool_call, function_call, message
 from support.processes import pids_in_group
 from support.runner import callbacks_settled
 from support.waiting import wait_for
 
 PATCH = "*** Begin Patch\n*** Add File: notes.txt\n+hello from the model\n*** End Patch\n"
 FINAL = "All done: wrote made.txt and notes.txt."
-
-
-@pytest.fixture
-def model() -> Any:
-    server = ModelServer()
-    yield server
-    server.close()
 
 
 def in_project(tmp_path: Path) -> dict[str, Any]:

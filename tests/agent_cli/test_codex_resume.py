@@ -6,21 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from support.git_repos import isolated, make_repo
-from support.model_server import ModelServer, Reply, codex_runner, custom_tool_call, function_call, message
+from support.model_server import Reply, codex_runner, custom_tool_call, function_call, message
 
 PATCH = "*** Begin Patch\n*** Add File: notes.txt\n+kept between turns\n*** End Patch\n"
-
-
-@pytest.fixture
-def model() -> Any:
-    server = ModelServer()
-    yield server
-    server.close()
 
 
 def test_a_session_id_resumes_the_codex_session(make_runner, model, tmp_path: Path):

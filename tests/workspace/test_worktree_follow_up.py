@@ -6,6 +6,7 @@ saved work."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from support.git_repos import git, isolated, make_repo
 from support.runner import Runner, shell_runner
@@ -27,17 +28,30 @@ def submit(runner: Runner, repo: Path, tmp_path: Path, run_id: str, prompt: str,
     assert result.status_code == 202, result.json
 
 
-def test_a_follow_up_keeps_the_commits_and_the_uncommitted_work(make_runner, tmp_path: Path):
+def run_turn(runner: Runner, repo: Path, tmp_path: Path, run_id: str, prompt: str,
+             branch: str = "agent/t1") -> dict[str, Any]:
+    """Submit run ``run_id`` of task t1 and return its record once it ended."""
+    submit(runner, repo, tmp_path, run_id, prompt, branch)
+    record = runner.wait_status("t1", "success", "failed", timeout=60)
+    assert record["run_id"] == run_id, record
+    return record
+
+
+def first_turn(make_runner: Any, tmp_path: Path) -> tuple[Runner, Path, dict[str, Any]]:
+    """A repository, a runner, and the record of run-1 (a commit, uncommitted edits and an untracked file)."""
     repo = make_repo(tmp_path / "repo")
     runner = shell_runner(make_runner, SCRIPT)
-    submit(runner, repo, tmp_path, "run-1", FIRST_TURN)
-    first = runner.wait_status("t1", "success", "failed", timeout=60)
+    first = run_turn(runner, repo, tmp_path, "run-1", FIRST_TURN)
     assert first["status"] == "success", first
+    return runner, repo, first
+
+
+def test_a_follow_up_keeps_the_commits_and_the_uncommitted_work(make_runner, tmp_path: Path):
+    runner, repo, first = first_turn(make_runner, tmp_path)
     assert "worktree_follow_up" not in first
     assert sorted(first["worktree_changed_files"]) == ["README.md", "committed.txt", "draft.txt"]
 
-    submit(runner, repo, tmp_path, "run-2", SECOND_TURN)
-    second = runner.wait_status("t1", "success", "failed", timeout=60)
+    second = run_turn(runner, repo, tmp_path, "run-2", SECOND_TURN)
     assert second["run_id"] == "run-2" and second["status"] == "success", second
     assert second["stdout"] == "committed\ndraft\nhello\nedited\nturn 1 file\nturn 1\n"
     assert second["worktree_follow_up"] == {"run_id": "run-1", "branch": "agent/t1",
@@ -50,24 +64,15 @@ def test_a_follow_up_keeps_the_commits_and_the_uncommitted_work(make_runner, tmp
 
 
 def test_a_follow_up_on_another_branch_starts_from_the_earlier_branch(make_runner, tmp_path: Path):
-    repo = make_repo(tmp_path / "repo")
-    runner = shell_runner(make_runner, SCRIPT)
-    submit(runner, repo, tmp_path, "run-1", FIRST_TURN)
-    first = runner.wait_status("t1", "success", "failed", timeout=60)
-    assert first["status"] == "success", first
-    submit(runner, repo, tmp_path, "run-2", SECOND_TURN, branch="agent/t1-turn2")
-    second = runner.wait_status("t1", "success", "failed", timeout=60)
+    runner, repo, first = first_turn(make_runner, tmp_path)
+    second = run_turn(runner, repo, tmp_path, "run-2", SECOND_TURN, branch="agent/t1-turn2")
     assert second["status"] == "success", second
     assert second["stdout"].startswith("committed\ndraft\nhello\nedited\n")
     assert git(repo, "rev-parse", "agent/t1-turn2").strip() == first["worktree_final_head"]
 
 
 def test_a_patch_that_no_longer_applies_fails_the_run_before_it_starts(make_runner, tmp_path: Path):
-    repo = make_repo(tmp_path / "repo")
-    runner = shell_runner(make_runner, SCRIPT)
-    submit(runner, repo, tmp_path, "run-1", FIRST_TURN)
-    first = runner.wait_status("t1", "success", "failed", timeout=60)
-    assert first["status"] == "success", first
+    runner, repo, first = first_turn(make_runner, tmp_path)
     # Between the turns somebody commits a conflicting README.md onto the task's branch.
     other = tmp_path / "other"
     git(repo, "worktree", "add", "-q", str(other), "agent/t1")
@@ -76,8 +81,7 @@ def test_a_patch_that_no_longer_applies_fails_the_run_before_it_starts(make_runn
     conflicting = git(other, "rev-parse", "HEAD").strip()
     git(repo, "worktree", "remove", str(other))
 
-    submit(runner, repo, tmp_path, "run-2", SECOND_TURN)
-    second = runner.wait_status("t1", "success", "failed", timeout=60)
+    second = run_turn(runner, repo, tmp_path, "run-2", SECOND_TURN)
     assert second["status"] == "failed" and second["failure_reason"] == "setup", second
     assert second["message"].startswith("cannot continue run run-1 of this task: its saved uncommitted work")
     assert "no longer applies" in second["message"]
@@ -87,18 +91,14 @@ def test_a_patch_that_no_longer_applies_fails_the_run_before_it_starts(make_runn
 
     # Once the branch is back where run-1 left it, the next run continues run-1 (not the failed run-2).
     git(repo, "branch", "-f", "agent/t1", first["worktree_final_head"])
-    submit(runner, repo, tmp_path, "run-3", SECOND_TURN)
-    third = runner.wait_status("t1", "success", "failed", timeout=60)
+    third = run_turn(runner, repo, tmp_path, "run-3", SECOND_TURN)
     assert third["status"] == "success", third
     assert third["worktree_follow_up"]["run_id"] == "run-1"
     assert third["stdout"].startswith("committed\ndraft\nhello\nedited\n")
 
 
 def test_a_run_of_another_task_or_mode_starts_fresh(make_runner, tmp_path: Path):
-    repo = make_repo(tmp_path / "repo")
-    runner = shell_runner(make_runner, SCRIPT)
-    submit(runner, repo, tmp_path, "run-1", FIRST_TURN)
-    assert runner.wait_status("t1", "success", "failed", timeout=60)["status"] == "success"
+    runner, repo, _ = first_turn(make_runner, tmp_path)
     result = runner.submit(task_id="t2", prompt="ls", **isolated(repo, tmp_path / "wt-t2", "agent/t2"))
     assert result.status_code == 202
     other = runner.wait_status("t2", "success", "failed", timeout=60)
