@@ -51,8 +51,8 @@ from actors.worktree_registry import WorktreeRegistryActor
 from actors.run_session import RunSession, SessionFactory, TaskServices
 from actors.transcript_session import TranscriptSession
 from actors.task import TaskActor
+from actors.submit_fields import initial_fields
 from actors.task_views import group_field, queue_positions, with_live_tails
-from host_runner.agent.protocol import agent_timeout
 from host_runner.domain.claims import Admission
 from host_runner.domain.errors import Conflict, QueueFull, ShuttingDown
 from host_runner.domain.errors import ValidationError
@@ -194,13 +194,7 @@ class SupervisorActor(Actor):
         # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
         # A docker-sandbox runs its sandbox's command: no executor applies (it pins "docker").
         request = replace(request, executor=mode_of(request).pinned_executor(request, self.config.executor))
-        extra: dict[str, Any] = {}
-        timeout = request.timeout_seconds
-        if needs_group(request.executor):
-            extra = {"group": agent_group(request), "session_id": request.session_id}
-        if speaks_agent_protocol(request.executor):  # never killed before its idle close: see agent_timeout
-            timeout = agent_timeout(request.timeout_seconds, self.config)
-            extra.update({"requested_timeout_seconds": request.timeout_seconds} if timeout != request.timeout_seconds else {})
+        extra, timeout = initial_fields(request, self.config, self.store.get(request.task_id))
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
             executor=request.executor, status="queued", message="queued", created_at=now, updated_at=now,

@@ -169,6 +169,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                "held meanwhile), relative to the repository's top, sorted"},
             "lock_violations_count": {"type": "integer", "minimum": 0, "description": "all of them (exact)"},
             "lock_check_error": {"type": "string", "description": "why the lock check could not be made"},
+            "worktree_follow_up": {
+                "type": "object", "additionalProperties": False, "required": ["run_id", "branch", "commit", "patch"],
+                "description": "isolated-worktree follow-ups: the earlier run of the task this one continues (its "
+                               "branch, final HEAD and saved uncommitted work, applied before the command starts)",
+                "properties": {"run_id": STRING, "branch": nullable(STRING), "commit": STRING, "patch": STRING}},
             "pid": nullable({"type": "integer", "description": "the task's process group"}),
             # host tasks in a cgroup, once ended (README: Resource limits); null where the kernel does not count it
             "memory_peak_bytes": nullable({"type": "integer"}),
@@ -186,7 +191,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "group_queue_position": {"type": "integer", "minimum": 1,
                                      "description": "queued agent tasks: the same among its group's (1 = next)"},
             "group": nullable(STRING),
-            "session_id": nullable(STRING),
+            "session_id": nullable({"type": "string", "description": "agent tasks: the session asked for; agent "
+                                                                    "CLIs (codex): the session the run ended with"}),
+            "resumed_session_id": {"type": "string", "description": "agent CLIs (codex): the session_id of the "
+                                                                    "submission, which this run resumed"},
             "requested_timeout_seconds": {
                 "type": "number", "description": "agent tasks whose timeout_seconds was raised to the idle close "
                                                  "plus the close grace: what the submit asked for"},

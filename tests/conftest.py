@@ -1,5 +1,5 @@
 """Shared test fixtures: a runner (real actors, real processes) behind Falcon's TestClient, and a real HTTP
-callback receiver on 127.0.0.1. The helpers they are built from live in tests/support/ (see tests/README.md)."""
+callback receiver on 127.0.0.1, and the scripted model server of the agent CLI tests. The helpers they are built from live in tests/support/ (see tests/README.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import os  # noqa: E402
 
 from host_runner.ops.config import Config  # noqa: E402
 from support.cgroups import TEST_CGROUP_ROOT, remove_test_root  # noqa: E402
+from support.model_server import ModelServer  # noqa: E402
 from support.receivers import CallbackReceiver  # noqa: E402
 from support.runner import Runner  # noqa: E402
 
@@ -58,5 +59,13 @@ def runner(make_runner: Callable[..., Runner]) -> Runner:
 @pytest.fixture
 def receiver() -> Iterator[CallbackReceiver]:
     server = CallbackReceiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def model() -> Iterator[ModelServer]:
+    """The scripted model server (support/model_server.py) an agent CLI test points the real CLI at."""
+    server = ModelServer()
     yield server
     server.close()

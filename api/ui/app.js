@@ -411,10 +411,15 @@ function renderDetail(record) {
   status.className = "status status-" + record.status;
   const fields = ["task_id", "run_id", "status", "message", "executor", "execution_mode", "queue_position",
     "group", "group_queue_position", "pid", "container_id", "exit_code", "created_at", "started_at", "finished_at",
-    "timeout_seconds", "session_id", "new_session_id", "frames", "outputs_dropped", "invalid_frames",
+    "timeout_seconds", "failure_reason", "cancel_reason", "session_id", "resumed_session_id", "new_session_id", "frames", "outputs_dropped", "invalid_frames",
     "last_output_at", "closing"];
   const rows = fields.filter((f) => record[f] !== null && record[f] !== undefined)
     .map((f) => el("tr", {}, el("th", {}, f), el("td", { "data-field": f, title: String(record[f]) }, String(record[f]))));
+  if (record.worktree_follow_up) {
+    const follow = record.worktree_follow_up;
+    const text = "continues run " + follow.run_id + " (" + (follow.branch || "") + " at " + follow.commit + ")";
+    rows.push(el("tr", {}, el("th", {}, "follow-up"), el("td", { "data-field": "worktree_follow_up", title: text }, text)));
+  }
   if (record.workspace) {
     rows.push(el("tr", {}, el("th", {}, "workspace"), el("td", { title: JSON.stringify(record.workspace) }, JSON.stringify(record.workspace))));
   }
@@ -432,6 +437,35 @@ function renderDetail(record) {
   $("message-form").hidden = !(agent && record.status === "running" && !record.closing);
   $("answers-panel").hidden = !agent;
   if (agent) renderAnswers(record);
+  // An agent CLI in its machine-readable mode (codex --json, claude stream-json) counts its events.
+  const cli = record.events !== undefined && record.events !== null;
+  $("cli-panel").hidden = !cli;
+  if (cli) renderAgentCli(record);
+}
+
+function renderAgentCli(record) {
+  // Model output: every piece goes in as text (el() appends text nodes), never as markup.
+  $("cli-final").textContent = record.final_message ?? (record.status === "running" ? "(working)" : "(none)");
+  const usage = record.usage;
+  $("cli-usage").textContent = usage
+    ? "input " + usage.input_tokens + " (cached " + usage.cached_input_tokens + ") · output " + usage.output_tokens +
+      (record.cost_usd !== undefined && record.cost_usd !== null ? " · $" + record.cost_usd : "")
+    : "(none yet)";
+  const commands = record.commands || [];
+  const total = record.commands_count ?? commands.length;
+  $("cli-commands-note").textContent = total > commands.length
+    ? commands.length + " newest of " + total : String(commands.length);
+  const rows = commands.map((command) => el("tr", { class: command.exit_code === 0 ? "" : "failed" },
+    el("td", {}, command.exit_code === null || command.exit_code === undefined ? "?" : String(command.exit_code)),
+    el("td", { title: command.command }, command.command)));
+  replaceRows(document.querySelector("#cli-commands tbody"),
+    rows.length ? rows : [el("tr", {}, el("td", { colSpan: 2, class: "muted" }, "no commands"))]);
+  const files = record.files_changed || [];
+  const filesTotal = record.files_changed_count ?? files.length;
+  $("cli-files-note").textContent = filesTotal > files.length ? files.length + " of " + filesTotal : String(files.length);
+  $("cli-files").replaceChildren(...(files.length
+    ? files.map((file) => el("li", {}, file.kind + " " + file.path))
+    : [el("li", { class: "muted" }, "none")]));
 }
 
 function renderAnswers(record) {

@@ -32,6 +32,9 @@ class Executor(ABC):
     #: True when its process speaks the agent-runner protocol (stdin object, output frames, follow-up messages):
     #: the actors run it in their agent TaskActor and let it take messages.
     speaks_agent_protocol: ClassVar[bool] = False
+    #: True when a submission's ``session_id`` makes its command resume that session of the agent CLI: the
+    #: record then shows it as ``resumed_session_id`` (and ``session_id`` is the session the run ended with).
+    resumes_sessions: ClassVar[bool] = False
 
     def settings_problem(self, settings: Any) -> str | None:
         """What the runner's settings (a :class:`Config`) lack for this to be its default executor; None: nothing."""

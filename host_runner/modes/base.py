@@ -66,6 +66,11 @@ class ExecutionMode(ABC):
                   prepared: Mapping[str, Any] | None = None) -> interface.Workspace:
         """The workspace of a run. ``prepared`` are the fields an earlier prepare recorded (an adopted run)."""
 
+    def follow_up(self, request: TaskRequest, latest: TaskRecord | None) -> dict[str, Any]:
+        """Record fields of a new run that continues the task's newest earlier run ``latest`` (None: a new
+        task); empty when nothing of that run carries over. Pure: called in the supervisor's thread."""
+        return {}
+
     def half_made(self, request: TaskRequest) -> dict[str, Any]:
         """What preparing a run may create outside the run directory (persisted before it is created, so that a
         runner stopped halfway can remove it at its next start); empty when nothing."""

@@ -1,5 +1,6 @@
 """``isolated-worktree``: the task works in a git worktree of its own, on its own branch, created for the run
-and removed after it (its work saved on the branch)."""
+and removed after it (its work saved on the branch). A new run of the same task continues where the earlier
+one stopped (host_runner/workspace/follow_up.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 
 from host_runner.domain.claims import Admission, Claim
 from host_runner.domain.fields import parse_workspace
+from host_runner.domain.record import TaskRecord
 from host_runner.domain.request import TaskRequest, Workspace
 from host_runner.modes.base import ExecutionMode
 from host_runner.run.process_group import RunFiles
 from host_runner.workspace.admission import worktree_request_claims
+from host_runner.workspace.follow_up import follow_up_fields
 from host_runner.workspace.worktrees import WorktreeWorkspace, inspect_worktree_request
 
 
@@ -35,6 +38,9 @@ class IsolatedWorktree(ExecutionMode):
     def workspace(self, request: TaskRequest, files: RunFiles, *, cleanup_worktree: bool = True,
                   prepared: Mapping[str, Any] | None = None) -> WorktreeWorkspace:
         return WorktreeWorkspace(request, files, cleanup_enabled=cleanup_worktree, prepared=prepared)
+
+    def follow_up(self, request: TaskRequest, latest: TaskRecord | None) -> dict[str, Any]:
+        return follow_up_fields(request, latest)
 
     def half_made(self, request: TaskRequest) -> dict[str, Any]:
         workspace = request.workspace

@@ -31,6 +31,7 @@ from host_runner.domain.record import utc_now
 from host_runner.domain.request import TaskRequest
 from host_runner.run.process_group import RunFiles
 from host_runner.workspace import git
+from host_runner.workspace.follow_up import FOLLOW_UP_FIELD, apply_saved_work, follow_up_base
 from host_runner.workspace.interface import WorkspaceError
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,8 @@ class WorktreeWorkspace:
         self.base_commit: str | None = prepared.get("worktree_base_commit")
         self.previous_tip: str | None = prepared.get("worktree_previous_branch_tip")
         self.created = self.base_commit is not None
+        #: The earlier run this one continues (host_runner.workspace.follow_up), None for a fresh start.
+        self.follow_up: dict[str, Any] | None = prepared.get(FOLLOW_UP_FIELD)
 
     @property
     def log_path(self) -> Path:
@@ -172,14 +175,19 @@ class WorktreeWorkspace:
 
     # --- prepare ---------------------------------------------------------------------------------------------
     def prepare(self) -> Path:
-        """Create the worktree on its branch at the project's current HEAD; return its path."""
+        """Create the worktree on its branch at the project's current HEAD (a follow-up: at the earlier run's
+        branch, with its uncommitted work applied); return its path."""
         try:
             lock = git.repository_lock(git.common_dir(self.project_root))
         except git.GitError as exc:
             raise WorkspaceError(f"cannot prepare the worktree: {exc.message}") from None
         with lock:
             try:
-                base = git.run_git(["rev-parse", "--verify", "HEAD^{commit}"], cwd=self.project_root).stdout.strip()
+                if self.follow_up is not None:
+                    base = follow_up_base(self.project_root, self.follow_up)
+                else:
+                    base = git.run_git(["rev-parse", "--verify", "HEAD^{commit}"],
+                                       cwd=self.project_root).stdout.strip()
                 if self._registered():
                     raise WorkspaceError(f"cannot prepare the worktree: {self.path} is already a worktree")
                 previous = git.branch_tip(self.project_root, self.branch)
@@ -208,6 +216,8 @@ class WorktreeWorkspace:
                       f"(recover it with: git branch <name> {previous})")
             logger.warning("worktree task reset branch %s of %s; its previous tip was %s", self.branch,
                            self.project_root, previous)
+        if self.follow_up is not None:  # raises when it no longer applies: the run fails before it starts
+            self._log(apply_saved_work(self.path, self.follow_up))
         return Path(self.path)
 
     def _roll_back(self, base: str, previous: str | None, existed: bool) -> None:

@@ -42,9 +42,9 @@ def test_beyond_the_newest_max_runs_the_oldest_finished_runs_go_never_an_active_
         assert runner.submit(task_id=f"t{index}", prompt=str(index)).status_code == 202
         runner.wait_status(f"t{index}")
     runs = runner.config.runs_dir
-    wait_for(lambda: all(status_code(runner, f"t{index}") == 404 for index in range(3)), 15,
-             what="the three oldest finished runs to be pruned")
-    assert not any((runs / f"t{index}").exists() for index in range(3))
+    # The rows go first, their directories right after (in the same sweep): wait for both.
+    wait_for(lambda: all(status_code(runner, f"t{index}") == 404 and not (runs / f"t{index}").exists()
+                         for index in range(3)), 15, what="the three oldest finished runs to be pruned")
     for task_id in ("t3", "t4", "active"):
         assert status_code(runner, task_id) == 200
         assert (runs / task_id).is_dir()
@@ -70,8 +70,9 @@ def test_finished_runs_older_than_the_age_bound_go_once_their_callbacks_are_sett
     assert runner.submit(task_id="told", prompt="2", status_callback_url=dead).status_code == 202
     runner.wait_status("quiet")
     runner.wait_status("told")
-    wait_for(lambda: status_code(runner, "quiet") == 404, 15, what="the old run without callbacks to be pruned")
-    assert not (runner.config.runs_dir / "quiet").exists()
+    # The row goes first, its directory right after (in the same sweep): wait for both.
+    wait_for(lambda: status_code(runner, "quiet") == 404 and not (runner.config.runs_dir / "quiet").exists(), 15,
+             what="the old run without callbacks to be pruned, row and directory")
     # "told" is older than the bound too, but its events are still pending: it stays until they are settled
     pending_seen = False
     deadline = time.monotonic() + 1.5
@@ -80,8 +81,8 @@ def test_finished_runs_older_than_the_age_bound_go_once_their_callbacks_are_sett
         pending_seen = pending_seen or any(event["state"] == "pending" for event in record["callbacks"])
         time.sleep(0.1)
     assert pending_seen
-    wait_for(lambda: status_code(runner, "told") == 404, 30, what="the run to go once its callbacks gave up")
-    assert not (runner.config.runs_dir / "told").exists()
+    wait_for(lambda: status_code(runner, "told") == 404 and not (runner.config.runs_dir / "told").exists(), 30,
+             what="the run to go once its callbacks gave up, row and directory")
     assert wait_for(lambda: pruned(runner, "host_runner_pruned_callback_events_total") >= 2, 10)
     assert pruned(runner, "host_runner_pruned_runs_total") == 2
     store = runner.system.store

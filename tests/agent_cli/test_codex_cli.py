@@ -10,27 +10,13 @@ from typing import Any
 
 import pytest
 
-from support.model_server import ModelServer, Reply, codex_settings, custom_tool_call, function_call, message
-from support.model_server import require_codex
+from support.model_server import Reply, codex_runner, custom_tool_call, function_call, message
 from support.processes import pids_in_group
-from support.runner import Runner, callbacks_settled
+from support.runner import callbacks_settled
 from support.waiting import wait_for
 
 PATCH = "*** Begin Patch\n*** Add File: notes.txt\n+hello from the model\n*** End Patch\n"
 FINAL = "All done: wrote made.txt and notes.txt."
-
-
-@pytest.fixture
-def model() -> Any:
-    server = ModelServer()
-    yield server
-    server.close()
-
-
-def codex_runner(make_runner: Any, model: ModelServer, tmp_path: Path, model_name: str = "gpt-5.5",
-                 **settings: Any) -> Runner:
-    config, env = codex_settings(require_codex(), model, tmp_path / "codex-home", model_name)
-    return make_runner(env=env, **config, **settings)
 
 
 def in_project(tmp_path: Path) -> dict[str, Any]:

@@ -214,7 +214,7 @@ def test_codex_executor_runs_codex_exec_with_args_in_the_project(make_runner, tm
                   workspace={"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]})
     record = runner.wait_status("cx", "success")
     seen = json.loads(record["stdout"])
-    assert seen["argv"] == ["exec", "--full-auto", "--model", "m 1", "fix it; $(rm -rf /)"]
+    assert seen["argv"] == ["exec", "--full-auto", "--model", "m 1", "--", "fix it; $(rm -rf /)"]
     assert seen["cwd"] == str(project)
 
 
@@ -223,8 +223,24 @@ def test_codex_bin_setting_is_used_in_json_mode_by_default(make_runner, tmp_path
     runner.submit(task_id="cxbin", prompt="p")
     record = runner.wait_status("cxbin", "success")
     # The stand-in's line is no codex event: counted, kept in stdout.log, and the readable stdout is empty.
-    assert json.loads(Path(record["logs"]["stdout"]).read_text())["argv"] == ["exec", "--json", "p"]
+    assert json.loads(Path(record["logs"]["stdout"]).read_text())["argv"] == ["exec", "--json", "--", "p"]
     assert record["events"] == 1 and record["stdout"] == "" and record["handoff"] is None
+
+
+@pytest.mark.parametrize(("session_id", "prompt", "argv"), [
+    (None, "resume", ["exec", "--json", "--model", "m", "--", "resume"]),  # a prompt is never a subcommand
+    (None, "--help", ["exec", "--json", "--model", "m", "--", "--help"]),  # nor an option
+    ("--last", "go on", ["exec", "--json", "--model", "m", "resume", "--", "--last", "go on"]),
+])
+def test_codex_argv_keeps_user_text_out_of_its_options(make_runner, session_id, prompt, argv):
+    runner = make_runner(executor="codex", codex_bin=str(FAKE_BIN / "codex"), codex_args=("--model", "m"))
+    runner.submit(task_id="cxargv", prompt=prompt, **({"session_id": session_id} if session_id else {}))
+    record = runner.wait_status("cxargv", "success")
+    assert json.loads(Path(record["logs"]["stdout"]).read_text())["argv"] == argv
+    if session_id:
+        assert record["resumed_session_id"] == session_id
+    else:
+        assert "resumed_session_id" not in record
 
 
 def test_codex_missing_binary_fails(make_runner):

@@ -15,6 +15,8 @@ import pytest
 import requests
 
 from support.browser import require_browser, save_screenshot, start_browser, stop_browser
+from support.model_server import ModelServer, Reply, codex_settings, custom_tool_call, function_call, message
+from support.model_server import require_codex
 from support.paths import FAKE_BIN
 from support.receivers import CallbackReceiver
 from support.service import start_service, stop_service
@@ -240,6 +242,57 @@ def test_an_agent_task_takes_a_follow_up_message_from_the_page(tmp_path: Path, b
         for task_id in ("agent-1", "agent-2"):
             requests.post(f"{base}/tasks/{task_id}/cancel", headers=auth, timeout=30)
         assert stop_service(process) == 0
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> done & <b>bold</b>'
+
+
+def test_a_codex_task_shows_its_final_message_usage_and_commands(tmp_path: Path, browser: Any):
+    """The real codex CLI against the scripted model: its answer and commands are model output, shown as text."""
+    model = ModelServer([
+        Reply([function_call("exec_command", {"cmd": "echo '<b>x</b>' > made.html", "tty": False})]),
+        Reply([function_call("exec_command", {"cmd": "ls no-such-file", "tty": False}, call_id="call-2")]),
+        Reply([custom_tool_call("apply_patch", "*** Begin Patch\n*** Add File: a<i>.txt\n+x\n*** End Patch\n",
+                                call_id="call-3")]),
+        Reply([message(HOSTILE)]),
+    ])
+    config, env = codex_settings(require_codex(), model, tmp_path / "codex-home")
+    project = tmp_path / "project"
+    project.mkdir()
+    process, base = start_service(tmp_path, HOST_RUNNER_API_TOKEN=TOKEN, HOST_RUNNER_EXECUTOR="codex",
+                                  HOST_RUNNER_CODEX_BIN=config["codex_bin"],
+                                  HOST_RUNNER_CODEX_ARGS=shlex.join(config["codex_args"]), **env)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    try:
+        workspace = {"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]}
+        response = requests.post(f"{base}/tasks", json={"task_id": "cx", "run_id": "r1", "prompt": "go",
+                                                        "execution_mode": "shared-workspace",
+                                                        "workspace": workspace}, headers=auth, timeout=10)
+        assert response.status_code == 202, response.text
+        wait_for(lambda: requests.get(f"{base}/tasks/cx", headers=auth, timeout=5).json()["status"] == "success",
+                 timeout=120, what="the codex task to succeed")
+        browser.get(f"{base}/")
+        log_in(browser, TOKEN)
+        wait_for(lambda: click(browser, '#finished-tasks tr[data-task-id="cx"]'), what="the finished codex task")
+        wait_for(lambda: text(browser, "#cli-final") == HOSTILE, what="the final message as text")
+        assert visible(browser, "#cli-panel") and not visible(browser, "#answers-panel")
+        assert browser.execute_script("return window.__pwned === undefined")  # nothing of it ran
+        assert browser.execute_script("return document.querySelector('#cli-panel img, #cli-panel script, "
+                                      "#cli-panel b, #cli-panel i') === null")
+        requests_made = len(model.requests)
+        assert text(browser, "#cli-usage") == (f"input {120 * requests_made} (cached {20 * requests_made}) · "
+                                               f"output {7 * requests_made}")
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll('#cli-commands tbody tr')].map((row) => "
+            "[...row.cells].map((cell) => cell.textContent).concat(row.className))")
+        assert rows == [["0", "/bin/bash -lc \"echo '<b>x</b>' > made.html\"", ""],
+                        ["2", "/bin/bash -lc 'ls no-such-file'", "failed"]]
+        assert text(browser, "#cli-files") == f"add {project / 'a<i>.txt'}"
+        assert text(browser, '#detail-record td[data-field="session_id"]')
+        save_screenshot(browser, tmp_path, "dashboard-codex")
+    finally:
+        stop_service(process)
+        model.close()
 
 
 def test_lists_are_paged(tmp_path: Path, browser: Any):

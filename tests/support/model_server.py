@@ -22,7 +22,7 @@ import pytest
 
 __all__ = [
     "CODEX_VERSION", "ModelServer", "Reply", "codex_binary", "codex_settings", "custom_tool_call", "function_call", "message",
-    "require_codex",
+    "codex_runner", "require_codex",
 ]
 
 #: The codex version the parser is tested against (also in .ci/run).
@@ -172,3 +172,10 @@ def codex_settings(binary: Path, server: ModelServer, home: Path,
     env = {"CODEX_HOME": str(home), API_KEY_VARIABLE: "dummy-key-for-tests", "PATH": os.environ["PATH"],
            "HOME": str(home)}
     return {"codex_bin": str(binary), "codex_args": args, "executor": "codex"}, env
+
+
+def codex_runner(make_runner: Any, model: ModelServer, tmp_path: Path, model_name: str = "gpt-5.5",
+                 **settings: Any) -> Any:
+    """A test runner (from the ``make_runner`` fixture) whose codex executor is the real CLI against ``model``."""
+    config, env = codex_settings(require_codex(), model, tmp_path / "codex-home", model_name)
+    return make_runner(env=env, **config, **settings)
