@@ -61,6 +61,7 @@ class Transcript:
     invalid_events: int = 0
     error: str | None = None  # the CLI's own account of why it failed (a failed turn), if it gave one
     failure_reason: str | None = None  # one of the record's failure reasons, when the CLI's events decide it
+    cost_usd: float | None = None  # what the CLI says the run cost (Claude Code's total_cost_usd); None: not said
 
     def __post_init__(self) -> None:
         self.usage: dict[str, int] = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
@@ -78,6 +79,10 @@ class Transcript:
                            ("output_tokens", output_tokens)):
             if isinstance(value, int) and not isinstance(value, bool):
                 self.usage[key] += value
+
+    def add_cost(self, cost_usd: float) -> None:
+        """A cost the CLI reported, in US dollars (added up like usage; Claude Code reports one per run)."""
+        self.cost_usd = round((self.cost_usd or 0.0) + cost_usd, 6)
 
     def agent_message(self, text: str) -> None:
         self.final_message = text[:FINAL_MESSAGE_CHARS]
@@ -139,6 +144,7 @@ class Transcript:
             "commands": list(self.commands),
             "commands_count": self.commands_count,
             "events": self.events,
+            **({"cost_usd": self.cost_usd} if self.cost_usd is not None else {}),
             "_agent_cli": {"unknown_events": self.unknown_events, "invalid_events": self.invalid_events,
                            "error": self.error, "failure_reason": self.failure_reason},
         }
@@ -150,7 +156,7 @@ class Transcript:
         transcript = cls(session_id=extra.get("session_id"), final_message=extra.get("final_message"),
                          events=extra.get("events") or 0, unknown_events=private.get("unknown_events", 0),
                          invalid_events=private.get("invalid_events", 0), error=private.get("error"),
-                         failure_reason=private.get("failure_reason"))
+                         failure_reason=private.get("failure_reason"), cost_usd=extra.get("cost_usd"))
         usage = extra.get("usage")
         if isinstance(usage, dict):
             transcript.add_usage(usage.get("input_tokens"), usage.get("cached_input_tokens"),
