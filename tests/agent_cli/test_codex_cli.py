@@ -13,7 +13,7 @@ import pytest
 
 from support.model_server import ModelServer, Reply, codex_settings, custom_tool_call, function_call, message
 from support.model_server import require_codex
-from support.processes import pids_in_group
+from support.processes import pids_in_group, sleepers
 from support.runner import Runner, callbacks_settled
 from support.waiting import wait_for
 
@@ -120,20 +120,6 @@ def test_cancel_mid_turn_leaves_no_process(make_runner, model, tmp_path: Path):
     assert record["cancel_reason"] == "api" and "failure_reason" not in record
     assert pids_in_group(record["pid"]) == []
     assert sleepers(marker) == []
-
-
-def sleepers(marker: str) -> list[int]:
-    """Processes running ``sleep <marker>`` (the model's command), wherever they are."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"sleep" in argv[0] and marker.encode() in argv:
-                found.append(int(entry.name))
-    return found
 
 
 def test_plain_mode_keeps_the_original_output(make_runner, model, tmp_path: Path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
+from support.npm_cli import npm_binary, require_npm_binary
 
 __all__ = [
     "CODEX_VERSION", "ModelServer", "Reply", "codex_binary", "codex_settings", "custom_tool_call", "function_call", "message",
@@ -33,20 +32,12 @@ API_KEY_VARIABLE = "HOST_RUNNER_TEST_MODEL_KEY"
 
 def codex_binary() -> Path | None:
     """The pinned codex from the npm cache folder (``HOST_RUNNER_NPM_CACHE``), or None when not installed."""
-    cache = Path(os.environ.get("HOST_RUNNER_NPM_CACHE") or Path.home() / ".cache" / "host-runner-npm")
-    binary = cache / "node_modules" / ".bin" / "codex"
-    return binary if binary.exists() and shutil.which("node") else None
+    return npm_binary("codex")
 
 
 def require_codex() -> Path:
     """The codex binary; skips without it, fails under CI=true (where .ci/run installs it)."""
-    binary = codex_binary()
-    if binary is None:
-        message = f"@openai/codex@{CODEX_VERSION} is not installed (npm install --prefix ~/.cache/host-runner-npm …)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
+    return require_npm_binary("codex", f"@openai/codex@{CODEX_VERSION}")
 
 
 @dataclass
