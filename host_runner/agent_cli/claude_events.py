@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from host_runner.agent_cli.codex_events import auth_problem
-from host_runner.agent_cli.transcript import Transcript
+from host_runner.agent_cli.transcript import COMMAND_CHARS, Transcript
 
 __all__ = ["ClaudeEvents"]
 
@@ -58,13 +58,15 @@ def _result_text(content: Any) -> str:
     return _text(content)
 
 
-class ClaudeEvents:
-    """The Claude Code event parser (see the module's docstring). Between events it remembers the tool calls
-    whose results have not come yet (by ``tool_use_id``) and whether the CLI reported a refused login."""
+#: Tool calls remembered until their results come (they normally follow at once): never more than this.
+PENDING_CALLS = 100
 
-    def __init__(self) -> None:
-        self.pending: dict[str, dict[str, Any]] = {}  # tool_use id -> {"name", "input"}
-        self.auth_failed = False
+
+class ClaudeEvents:
+    """The Claude Code event parser (see the module's docstring). Between events it remembers, in the
+    transcript's ``notes`` (kept with the record, so a re-adopted run reads on with them), the tool calls whose
+    results have not come yet (``calls``: tool_use id -> name and the command or path) and whether the CLI
+    reported a refused login (``auth_failed``)."""
 
     def apply(self, event: dict[str, Any], transcript: Transcript) -> bool:
         kind = event.get("type")
@@ -88,30 +90,35 @@ class ClaudeEvents:
     def _assistant(self, event: dict[str, Any], transcript: Transcript) -> None:
         error = _text(event.get("error"))
         if error:  # a synthetic message: the API call failed; the result event that follows says so (once)
-            self.auth_failed = self.auth_failed or error == "authentication_failed"
+            if error == "authentication_failed":
+                transcript.notes["auth_failed"] = True
             return
         for block in _blocks(event):
             kind = block.get("type")
             if kind == "text" and _text(block.get("text")).strip():
                 transcript.agent_message(_text(block.get("text")))
             elif kind == "tool_use" and isinstance(block.get("id"), str):
-                if len(self.pending) < 1000:  # results normally follow at once; never grow without bound
-                    self.pending[block["id"]] = {"name": _text(block.get("name")), "input": _dict(block.get("input"))}
+                calls = transcript.notes.setdefault("calls", {})
+                if len(calls) < PENDING_CALLS:
+                    arguments = _dict(block.get("input"))
+                    path = _text(arguments.get("file_path")) or _text(arguments.get("notebook_path"))
+                    calls[block["id"]] = {"name": _text(block.get("name")),
+                                          "command": _text(arguments.get("command"))[:COMMAND_CHARS],
+                                          "path": path[:COMMAND_CHARS]}
 
     def _tool_result(self, block: dict[str, Any], structured: dict[str, Any], transcript: Transcript) -> None:
-        call = self.pending.pop(_text(block.get("tool_use_id")), None)
+        call = transcript.notes.get("calls", {}).pop(_text(block.get("tool_use_id")), None)
         if call is None:
             return
         failed = block.get("is_error") is True
-        name, arguments = call["name"], call["input"]
+        name, path = call["name"], call["path"]
         if name == "Bash":
             output = _result_text(block.get("content"))
             if structured and not failed:  # the tool's own account: stdout and stderr as the command printed them
                 output = "\n".join(part for part in (_text(structured.get("stdout")), _text(structured.get("stderr")))
                                    if part)
-            transcript.command(_text(arguments.get("command")), 1 if failed else 0, output)
+            transcript.command(call["command"], 1 if failed else 0, output)
         elif name in _FILE_TOOLS:
-            path = _text(arguments.get("file_path")) or _text(arguments.get("notebook_path"))
             if failed:
                 transcript.say(f"{name} {path} failed: {_result_text(block.get('content'))[:500]}")
             elif path:
@@ -139,7 +146,7 @@ class ClaudeEvents:
         message = _text(event.get("result")) or "; ".join(_text(e) for e in errors) or subtype or "Claude Code failed"
         if subtype in _SUBTYPE_REASONS:
             reason = _SUBTYPE_REASONS[subtype]
-        elif self.auth_failed or auth_problem(message):
+        elif transcript.notes.get("auth_failed") or auth_problem(message):
             reason = "auth_required"
         else:
             reason = "agent_error"

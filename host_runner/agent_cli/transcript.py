@@ -10,6 +10,7 @@ keeps is bounded: the newest commands within a budget, a capped list of changed 
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,8 @@ class Transcript:
         self.command_sizes: deque[int] = deque()
         self.commands_count = 0
         self.lines: list[str] = []  # readable lines not yet taken by :meth:`take_lines`
+        #: What a parser keeps between events (JSON values, small): persisted with the record like the rest.
+        self.notes: dict[str, Any] = {}
 
     # --- what a parser reports -------------------------------------------------------------------------------
     def add_usage(self, input_tokens: Any, cached_input_tokens: Any, output_tokens: Any) -> None:
@@ -146,7 +149,8 @@ class Transcript:
             "events": self.events,
             **({"cost_usd": self.cost_usd} if self.cost_usd is not None else {}),
             "_agent_cli": {"unknown_events": self.unknown_events, "invalid_events": self.invalid_events,
-                           "error": self.error, "failure_reason": self.failure_reason},
+                           "error": self.error, "failure_reason": self.failure_reason,
+                           "notes": copy.deepcopy(self.notes)},  # the record never shares what the parser changes
         }
 
     @classmethod
@@ -157,6 +161,7 @@ class Transcript:
                          events=extra.get("events") or 0, unknown_events=private.get("unknown_events", 0),
                          invalid_events=private.get("invalid_events", 0), error=private.get("error"),
                          failure_reason=private.get("failure_reason"), cost_usd=extra.get("cost_usd"))
+        transcript.notes = copy.deepcopy(private.get("notes") or {})
         usage = extra.get("usage")
         if isinstance(usage, dict):
             transcript.add_usage(usage.get("input_tokens"), usage.get("cached_input_tokens"),

@@ -118,6 +118,21 @@ def test_unknown_and_oddly_shaped_events_are_counted_not_fatal():
     assert transcript.cost_usd is None and transcript.failure_reason is None
 
 
+@pytest.mark.parametrize("sample", [SUCCESS, MAX_TURNS, AUTH], ids=lambda p: p.stem)
+def test_a_restart_between_any_two_lines_gives_the_same_record(sample: Path):
+    """A re-adopted run goes on from the record's fields with a new parser: a tool call read before the restart
+    still meets its result after it."""
+    lines = sample.read_bytes().splitlines(keepends=True)
+    whole = read([sample.read_bytes()])[0].to_fields()
+    for cut in range(len(lines) + 1):
+        before = read([b"".join(lines[:cut])])[0]
+        again = Transcript.from_fields(json.loads(json.dumps(before.to_fields())))
+        reader, parser = JsonLines(), ClaudeEvents()
+        for line in reader.feed(b"".join(lines[cut:])):
+            apply_line(parser, again, line)
+        assert again.to_fields() == whole, cut
+
+
 def test_cost_survives_a_restart_through_the_record():
     transcript, _, _ = read([SUCCESS.read_bytes()])
     again = Transcript.from_fields(json.loads(json.dumps(transcript.to_fields())))
