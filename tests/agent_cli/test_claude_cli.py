@@ -15,7 +15,7 @@ from support.anthropic_server import REQUEST_COST_USD, AnthropicServer, bash, cl
 from support.anthropic_server import write
 from support.model_server import Reply
 from support.processes import pids_in_group, sleepers
-from support.runner import Runner, callbacks_settled
+from support.runner import Runner, callbacks_settled, in_project
 from support.waiting import wait_for
 
 FINAL = "All done: made.txt and notes.txt are there."
@@ -31,13 +31,6 @@ def model() -> Any:
 def claude_runner(make_runner: Any, model: AnthropicServer, tmp_path: Path, args: tuple[str, ...] = ()) -> Runner:
     config, env = claude_settings(require_claude(), model, tmp_path / "claude-home", args)
     return make_runner(env=env, **config)
-
-
-def in_project(tmp_path: Path) -> dict[str, Any]:
-    project = tmp_path / "project"
-    project.mkdir(exist_ok=True)
-    return {"execution_mode": "shared-workspace",
-            "workspace": {"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]}}
 
 
 def test_claude_runs_a_command_writes_a_file_and_answers(make_runner, model, tmp_path: Path, receiver):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from host_runner.agent_cli import ClaudeEvents, JsonLines, Transcript, apply_line
+from support.event_feed import assert_any_split_gives_the_same_record, feed
 
 SAMPLES = Path(__file__).parent / "samples"
 SUCCESS = SAMPLES / "claude-2.1.92-success.jsonl"
@@ -20,17 +21,8 @@ FINAL = "All done: made.txt and notes.txt.\nSecond line, ünïcode."
 
 
 def read(chunks: list[bytes], max_line_bytes: int = 1 << 20) -> tuple[Transcript, str, int]:
-    """The transcript, readable text and resume offset from feeding ``chunks`` in order (one parser: it keeps
-    the tool calls waiting for their results between chunks)."""
-    reader, transcript, parser = JsonLines(max_line_bytes=max_line_bytes), Transcript(), ClaudeEvents()
-    text, offset = "", 0
-    for chunk in chunks:
-        for line in reader.feed(chunk):
-            apply_line(parser, transcript, line)
-            offset = line.end_offset
-        text += transcript.take_lines()
-        assert reader.buffered <= max_line_bytes
-    return transcript, text, offset
+    """The transcript, readable text and resume offset from feeding ``chunks`` in order to one parser."""
+    return feed(ClaudeEvents(), chunks, max_line_bytes)
 
 
 def test_a_successful_run_gives_the_record_fields():
@@ -92,14 +84,7 @@ def test_an_error_during_execution_is_an_agent_error():
 
 @pytest.mark.parametrize("sample", [SUCCESS, MAX_TURNS, AUTH, SERVER_ERROR], ids=lambda p: p.stem)
 def test_split_at_every_byte_boundary_gives_the_same_record(sample: Path):
-    data = sample.read_bytes()
-    whole = read([data])
-    for split in range(len(data) + 1):
-        parts = read([data[:split], data[split:]])
-        assert parts[0].to_fields() == whole[0].to_fields(), split
-        assert parts[1:] == whole[1:], split
-    one_byte = read([data[i:i + 1] for i in range(len(data))])
-    assert one_byte[0].to_fields() == whole[0].to_fields() and one_byte[1:] == whole[1:]
+    assert_any_split_gives_the_same_record(sample.read_bytes(), ClaudeEvents)
 
 
 def test_unknown_and_oddly_shaped_events_are_counted_not_fatal():

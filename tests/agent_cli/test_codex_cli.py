@@ -5,7 +5,6 @@ without it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from support.model_server import ModelServer, Reply, codex_settings, custom_tool_call, function_call, message
 from support.model_server import require_codex
 from support.processes import pids_in_group, sleepers
-from support.runner import Runner, callbacks_settled
+from support.runner import Runner, callbacks_settled, in_project
 from support.waiting import wait_for
 
 PATCH = "*** Begin Patch\n*** Add File: notes.txt\n+hello from the model\n*** End Patch\n"
@@ -32,13 +31,6 @@ def codex_runner(make_runner: Any, model: ModelServer, tmp_path: Path, model_nam
                  **settings: Any) -> Runner:
     config, env = codex_settings(require_codex(), model, tmp_path / "codex-home", model_name)
     return make_runner(env=env, **config, **settings)
-
-
-def in_project(tmp_path: Path) -> dict[str, Any]:
-    project = tmp_path / "project"
-    project.mkdir(exist_ok=True)
-    return {"execution_mode": "shared-workspace",
-            "workspace": {"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]}}
 
 
 def test_codex_runs_commands_writes_a_file_and_answers(make_runner, model, tmp_path: Path, receiver):

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from support.model_server import Reply
+from support.model_server import Reply, ScriptedServer
 from support.npm_cli import require_npm_binary
 
 __all__ = ["CLAUDE_VERSION", "AnthropicServer", "REQUEST_COST_USD", "bash", "claude_settings", "require_claude",
@@ -77,79 +75,25 @@ def _stream(blocks: Sequence[dict[str, Any]], message_id: str, model: str) -> li
     return events
 
 
-class AnthropicServer:
-    """The stand-in: ``script`` is consumed one Reply per message request; ``requests`` keeps each body."""
+class AnthropicServer(ScriptedServer):
+    """The Messages-API stand-in: each ``POST /v1/messages`` streams its reply's content blocks."""
 
-    def __init__(self, script: Sequence[Reply] = ()) -> None:
-        self.script = list(script)
-        self.requests: list[dict[str, Any]] = []
-        self.closing = threading.Event()
-        self.lock = threading.Lock()
-        server = self
+    def stream(self, reply: Reply, number: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return [*_stream(reply.events, f"msg_{number}", str(body.get("model"))), {"type": "message_stop"}]
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def default_reply(self) -> Reply:
+        return Reply([text("done")])
 
-            def log_message(self, *args: Any) -> None:
-                pass
+    def error_body(self, status: int) -> bytes:
+        kind = {401: "authentication_error", 404: "not_found_error"}.get(status, "api_error")
+        return json.dumps({"type": "error", "error": {"type": kind, "message": "scripted failure"}}).encode()
 
-            def do_HEAD(self) -> None:  # noqa: N802 (Claude Code checks that the API answers)
-                self._send(200, b"", "text/plain")
-
-            def do_GET(self) -> None:  # noqa: N802
-                self._send(404, b'{"type": "error", "error": {"type": "not_found_error", "message": "not here"}}',
-                           "application/json")
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if "count_tokens" in self.path:
-                    self._send(200, b'{"input_tokens": 10}', "application/json")
-                    return
-                with server.lock:
-                    server.requests.append(body)
-                    number = len(server.requests)
-                    reply = server.script.pop(0) if server.script else Reply([text("done")])
-                if reply.status != 200:
-                    kind = "authentication_error" if reply.status == 401 else "api_error"
-                    error = {"type": "error", "error": {"type": kind, "message": "scripted failure"}}
-                    self._send(reply.status, json.dumps(error).encode(), "application/json")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                events = _stream(reply.events, f"msg_{number}", str(body.get("model")))
-                if not reply.hang:
-                    events.append({"type": "message_stop"})
-                for event in events:
-                    self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
-                    self.wfile.flush()
-                if reply.hang:
-                    server.closing.wait()
-                self.close_connection = True
-
-            def _send(self, code: int, payload: bytes, content_type: str) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+    def side_answer(self, path: str) -> bytes | None:
+        return b'{"input_tokens": 10}' if "count_tokens" in path else None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def claude_settings(binary: Path, server: AnthropicServer, home: Path,
