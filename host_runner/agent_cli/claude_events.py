@@ -96,7 +96,10 @@ class ClaudeEvents:
         for block in _blocks(event):
             kind = block.get("type")
             if kind == "text" and _text(block.get("text")).strip():
-                transcript.agent_message(_text(block.get("text")))
+                if event.get("parent_tool_use_id"):  # a subagent's (Task tool) text: not the final message
+                    transcript.say(_text(block.get("text")))
+                else:
+                    transcript.agent_message(_text(block.get("text")))
             elif kind == "tool_use" and isinstance(block.get("id"), str):
                 calls = transcript.notes.setdefault("calls", {})
                 if len(calls) < PENDING_CALLS:

@@ -76,6 +76,16 @@ def test_not_logged_in_is_an_auth_failure():
     assert transcript.failure_reason == "auth_required" and transcript.error == "Not logged in · Please run /login"
 
 
+def test_a_subagents_text_is_not_the_final_message():
+    lines = [
+        {"type": "assistant", "parent_tool_use_id": None, "message": {"content": [{"type": "text", "text": "main"}]}},
+        {"type": "assistant", "parent_tool_use_id": "toolu_task", "message": {"content": [
+            {"type": "text", "text": "from the subagent"}]}},
+    ]
+    transcript, text, _ = read([b"".join(json.dumps(line).encode() + b"\n" for line in lines)])
+    assert transcript.final_message == "main" and "from the subagent" in text
+
+
 def test_an_error_during_execution_is_an_agent_error():
     line = {"type": "result", "subtype": "error_during_execution", "is_error": True, "errors": ["boom"]}
     transcript, _, _ = read([json.dumps(line).encode() + b"\n"])
