@@ -1,5 +1,6 @@
-"""The session of an agent CLI run in its machine-readable mode (``codex exec --json``): what a TaskActor does on
-top of a plain run when the executor has an event parser (:meth:`Executor.event_parser`).
+"""The session of an agent CLI run in its machine-readable mode (``codex exec --json``, ``claude -p
+--output-format stream-json``): what a TaskActor does on top of a plain run when the executor has an event
+parser (:meth:`Executor.event_parser`).
 
 - follows the CLI's stdout file (its JSON events) in a helper thread (:class:`OutputFollower` with a
   :class:`~host_runner.agent_cli.jsonl.JsonLines` reader), filling one
@@ -16,8 +17,10 @@ top of a plain run when the executor has an event parser (:meth:`Executor.event_
   turn: ``agent_error``, or ``auth_required`` when the credentials were refused) and puts the ``handoff`` on
   the terminal record and callback.
 
-Stage 2 (Claude Code) plugs in through its executor's ``event_parser`` alone: the session, the record fields
-and the handoff are the same.
+Claude Code plugs in through its executor's ``event_parser`` alone: the session, the record fields and the
+handoff are the same. It may report a failed run (``is_error``) and exit 0: a failure the events decided fails
+a run its exit code called a success. A run that resumed a session (the submit's ``session_id``) shows it as
+``resumed_session_id``, set at submission (actors/submit_fields.py) for every executor that resumes sessions.
 """
 
 from __future__ import annotations
@@ -117,8 +120,8 @@ class TranscriptSession(RunSession):
             # One write: the fields, where to resume reading and the progress event (a restart neither loses nor
             # repeats an event).
             record = self.run.record
-            extra = {**record.extra, **self.transcript.to_fields(), "_transcript_offset": message.lines[-1].end_offset,
-                     "_progress_pending": self.pending_progress}
+            extra = {**record.extra, **self.transcript.to_fields(),
+                     "_transcript_offset": message.lines[-1].end_offset, "_progress_pending": self.pending_progress}
             try:
                 self.run.commit(record.evolve(extra=extra), events=(), progress=progress)
             except StoreUnavailable as exc:  # kept in memory: the next batch or the end writes it
@@ -174,9 +177,11 @@ class TranscriptSession(RunSession):
 
     def conclusion(self, outcome: ExitStatus | None, default: Conclusion) -> Conclusion:
         status, text, exit_code, reason = default
-        if status == "failed" and reason == "exit_code" and self.transcript.failure_reason is not None:
-            # The CLI said why (a refused login, a model error): more useful than "exited with code 1".
-            return status, self.transcript.error or text, exit_code, self.transcript.failure_reason
+        failure = self.transcript.failure_reason
+        if failure is not None and (status == "success" or (status == "failed" and reason == "exit_code")):
+            # The CLI said why (a refused login, a model error): more useful than "exited with code 1"; and
+            # Claude Code may report a failed run (is_error) and still exit 0.
+            return "failed", self.transcript.error or text, exit_code, failure
         return default
 
     def final_fields(self) -> dict[str, Any]:

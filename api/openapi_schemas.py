@@ -80,7 +80,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "group": {**ID, "description": "agent tasks: the group (one runs at a time); default "
                                            "workspace.project_id, one of the two is required"},
             "session_id": {"type": "string", "minLength": 1, "maxLength": 1000,
-                           "description": "agent tasks: the session to resume (the agent's sessionId)"},
+                           "description": "agent tasks: the session to resume (the agent's sessionId); claude "
+                                          "tasks: the Claude Code session to resume (claude --resume)"},
             "agent_input": {
                 "type": "object",
                 "description": "agent tasks: the rest of the agent's stdin object; other keys are passed on as "
@@ -193,8 +194,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "group": nullable(STRING),
             "session_id": nullable({"type": "string", "description": "agent tasks: the session asked for; agent "
                                                                     "CLIs (codex): the session the run ended with"}),
-            "resumed_session_id": {"type": "string", "description": "agent CLIs (codex): the session_id of the "
-                                                                    "submission, which this run resumed"},
             "requested_timeout_seconds": {
                 "type": "number", "description": "agent tasks whose timeout_seconds was raised to the idle close "
                                                  "plus the close grace: what the submit asked for"},
@@ -210,7 +209,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "run_log": {"type": "string", "description": "agent tasks, once ended: the per-run log file"},
             "failure_reason": {"enum": list(FAILURE_REASONS), "description": "failed runs: why"},
             "cancel_reason": {"enum": list(CANCEL_REASONS), "description": "canceled runs: who canceled"},
-            # agent CLIs in their machine-readable mode (codex --json): README "Agent CLI records"
+            # agent CLIs in their machine-readable mode (codex --json, claude): README "Agent CLI records"
             "final_message": nullable({"type": "string", "description": "the agent's last message"}),
             "usage": {"type": "object", "additionalProperties": False,
                       "required": ["input_tokens", "cached_input_tokens", "output_tokens"],
@@ -226,6 +225,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                    "properties": {"command": STRING, "exit_code": nullable(INTEGER)}}},
             "commands_count": INTEGER,
             "events": {"type": "integer", "description": "JSON events the agent CLI printed (all in stdout.log)"},
+            "cost_usd": {"type": "number", "minimum": 0,
+                         "description": "claude tasks: the run's cost in US dollars as Claude Code reports it"},
+            "resumed_session_id": {"type": "string", "description": "codex and claude tasks submitted with a "
+                                   "session_id: the session the run resumed (session_id: the one it ended with)"},
             "handoff": nullable(ref("Handoff")),
             "callbacks": {
                 "type": "array", "items": ref("CallbackEvent"),

@@ -10,6 +10,7 @@ keeps is bounded: the newest commands within a budget, a capped list of changed 
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,7 @@ class Transcript:
     invalid_events: int = 0
     error: str | None = None  # the CLI's own account of why it failed (a failed turn), if it gave one
     failure_reason: str | None = None  # one of the record's failure reasons, when the CLI's events decide it
+    cost_usd: float | None = None  # what the CLI says the run cost (Claude Code's total_cost_usd); None: not said
 
     def __post_init__(self) -> None:
         self.usage: dict[str, int] = {"input_tokens": 0, "cached_input_tokens": 0, "output_tokens": 0}
@@ -73,6 +75,8 @@ class Transcript:
         self.commands_count = 0
         self.lines: list[str] = []  # readable lines not yet taken by :meth:`take_lines`
         self.progress: list[dict[str, Any]] = []  # progress items not yet taken by :meth:`take_progress`
+        #: What a parser keeps between events (JSON values, small): persisted with the record like the rest.
+        self.notes: dict[str, Any] = {}
 
     # --- what a parser reports -------------------------------------------------------------------------------
     def add_usage(self, input_tokens: Any, cached_input_tokens: Any, output_tokens: Any) -> None:
@@ -81,6 +85,10 @@ class Transcript:
                            ("output_tokens", output_tokens)):
             if isinstance(value, int) and not isinstance(value, bool):
                 self.usage[key] += value
+
+    def add_cost(self, cost_usd: float) -> None:
+        """A cost the CLI reported, in US dollars (added up like usage; Claude Code reports one per run)."""
+        self.cost_usd = round((self.cost_usd or 0.0) + cost_usd, 6)
 
     def agent_message(self, text: str) -> None:
         self.final_message = text[:FINAL_MESSAGE_CHARS]
@@ -150,8 +158,10 @@ class Transcript:
             "commands": list(self.commands),
             "commands_count": self.commands_count,
             "events": self.events,
+            **({"cost_usd": self.cost_usd} if self.cost_usd is not None else {}),
             "_agent_cli": {"unknown_events": self.unknown_events, "invalid_events": self.invalid_events,
-                           "error": self.error, "failure_reason": self.failure_reason},
+                           "error": self.error, "failure_reason": self.failure_reason,
+                           "notes": copy.deepcopy(self.notes)},  # the record never shares what the parser changes
         }
 
     @classmethod
@@ -161,7 +171,8 @@ class Transcript:
         transcript = cls(session_id=extra.get("session_id"), final_message=extra.get("final_message"),
                          events=extra.get("events") or 0, unknown_events=private.get("unknown_events", 0),
                          invalid_events=private.get("invalid_events", 0), error=private.get("error"),
-                         failure_reason=private.get("failure_reason"))
+                         failure_reason=private.get("failure_reason"), cost_usd=extra.get("cost_usd"))
+        transcript.notes = copy.deepcopy(private.get("notes") or {})
         usage = extra.get("usage")
         if isinstance(usage, dict):
             transcript.add_usage(usage.get("input_tokens"), usage.get("cached_input_tokens"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 #: The execution modes (a task's ``execution_mode`` field).
 EXECUTION_MODES = ("no-workspace", "shared-workspace", "isolated-worktree", "docker-sandbox")
 #: The executors (``HOST_RUNNER_EXECUTOR`` and a task's optional ``executor`` field).
-EXECUTORS = ("mock", "shell", "codex", "agent")
+EXECUTORS = ("mock", "shell", "codex", "claude", "agent")
 #: A submission that names no execution mode runs in this one.
 DEFAULT_EXECUTION_MODE = EXECUTION_MODES[0]
 #: The runner's executor when ``HOST_RUNNER_EXECUTOR`` is not set.

@@ -1,4 +1,4 @@
-"""The executors: one module per executor (mock, shell, codex, agent), each providing one
+"""The executors: one module per executor (mock, shell, codex, claude, agent), each providing one
 :class:`~host_runner.executors.base.Executor` (``EXECUTOR``), and this registry.
 
 Everything that differs between executors is asked of the executor (:func:`executor_named`), never decided by
@@ -16,13 +16,14 @@ from collections.abc import Mapping
 
 from host_runner.domain.names import AGENT_SESSION_EXECUTORS, EXECUTORS
 from host_runner.domain.seams import build_registry, register_executor
-from host_runner.executors import agent, codex, mock, shell
+from host_runner.executors import agent, claude, codex, mock, shell
 from host_runner.executors.base import Executor
 from host_runner.run.commands import LaunchError
 
 #: The executors by name, in the order of EXECUTORS.
 EXECUTORS_BY_NAME: Mapping[str, Executor] = build_registry(
-    __name__, (mock.EXECUTOR, shell.EXECUTOR, codex.EXECUTOR, agent.EXECUTOR), EXECUTORS, register_executor,
+    __name__, (mock.EXECUTOR, shell.EXECUTOR, codex.EXECUTOR, claude.EXECUTOR, agent.EXECUTOR), EXECUTORS,
+    register_executor,
 )
 if {e.name for e in EXECUTORS_BY_NAME.values() if e.speaks_agent_protocol} != AGENT_SESSION_EXECUTORS:
     raise ImportError("host_runner.domain.names.AGENT_SESSION_EXECUTORS disagrees with the executors")

@@ -66,6 +66,9 @@ class Config:
     codex_args: tuple[str, ...] = ()
     #: ``codex exec --json``: its events are parsed into the record (HOST_RUNNER_CODEX_JSON=false: plain mode).
     codex_json: bool = True
+    #: None: the claude executor's own default (host_runner/executors/claude.py).
+    claude_bin: str | None = None
+    claude_args: tuple[str, ...] = ()
     max_concurrency: int = 8
     kill_grace_seconds: float = 5.0
     default_timeout_seconds: float = 600.0
@@ -248,6 +251,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         codex_bin=read_setting(env, "HOST_RUNNER_CODEX_BIN", defaults.codex_bin, str, "a program name or path"),
         codex_args=read_setting(env, "HOST_RUNNER_CODEX_ARGS", defaults.codex_args, argv, "arguments (shlex syntax)"),
         codex_json=read_setting(env, "HOST_RUNNER_CODEX_JSON", defaults.codex_json, boolean, "true or false"),
+        claude_bin=read_setting(env, "HOST_RUNNER_CLAUDE_BIN", defaults.claude_bin, str, "a program name or path"),
+        claude_args=read_setting(env, "HOST_RUNNER_CLAUDE_ARGS", defaults.claude_args, argv, "arguments (shlex syntax)"),
         max_concurrency=read_setting(env, "HOST_RUNNER_MAX_CONCURRENCY", defaults.max_concurrency,
                               number_in(int, 1, 10_000), "an integer 1..10000"),
         kill_grace_seconds=read_setting(env, "HOST_RUNNER_KILL_GRACE_SECONDS", defaults.kill_grace_seconds,

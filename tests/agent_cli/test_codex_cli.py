@@ -6,24 +6,18 @@ without it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from support.model_server import Reply, codex_runner, custom_tool_call, function_call, message
-from support.processes import pids_in_group
-from support.runner import callbacks_settled
+from support.processes import pids_in_group, sleepers
+from support.runner import callbacks_settled, in_project
 from support.waiting import wait_for
 
 PATCH = "*** Begin Patch\n*** Add File: notes.txt\n+hello from the model\n*** End Patch\n"
 FINAL = "All done: wrote made.txt and notes.txt."
 
 
-def in_project(tmp_path: Path) -> dict[str, Any]:
-    project = tmp_path / "project"
-    project.mkdir(exist_ok=True)
-    return {"execution_mode": "shared-workspace",
-            "workspace": {"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]}}
 
 
 def test_codex_runs_commands_writes_a_file_and_answers(make_runner, model, tmp_path: Path, receiver):
@@ -105,20 +99,6 @@ def test_cancel_mid_turn_leaves_no_process(make_runner, model, tmp_path: Path):
     assert record["cancel_reason"] == "api" and "failure_reason" not in record
     assert pids_in_group(record["pid"]) == []
     assert sleepers(marker) == []
-
-
-def sleepers(marker: str) -> list[int]:
-    """Processes running ``sleep <marker>`` (the model's command), wherever they are."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"sleep" in argv[0] and marker.encode() in argv:
-                found.append(int(entry.name))
-    return found
 
 
 def test_plain_mode_keeps_the_original_output(make_runner, model, tmp_path: Path):

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from host_runner.agent_cli import CodexEvents, JsonLines, Transcript, apply_line, handoff_for
+from host_runner.agent_cli import CodexEvents, Transcript, handoff_for
 from host_runner.agent_cli.transcript import HANDOFF_SUMMARY_BYTES
+from support.event_feed import assert_any_split_gives_the_same_record, feed
 
 SAMPLES = Path(__file__).parent / "samples"
 SUCCESS = SAMPLES / "codex-0.169.0-success-gpt-5.5.jsonl"
@@ -21,16 +22,8 @@ SERVER_ERROR = SAMPLES / "codex-0.169.0-server-error-gpt-5.5.jsonl"
 
 
 def read(chunks: list[bytes], max_line_bytes: int = 1 << 20) -> tuple[Transcript, str, int]:
-    """The transcript, readable text and resume offset from feeding ``chunks`` in order."""
-    reader, transcript, parser = JsonLines(max_line_bytes=max_line_bytes), Transcript(), CodexEvents()
-    text, offset = "", 0
-    for chunk in chunks:
-        for line in reader.feed(chunk):
-            apply_line(parser, transcript, line)
-            offset = line.end_offset
-        text += transcript.take_lines()
-        assert reader.buffered <= max_line_bytes
-    return transcript, text, offset
+    """The transcript, readable text and resume offset from feeding ``chunks`` in order to one parser."""
+    return feed(CodexEvents(), chunks, max_line_bytes)
 
 
 def test_a_successful_run_gives_the_record_fields():
@@ -72,14 +65,7 @@ def test_a_failed_turn_says_why():
 
 @pytest.mark.parametrize("sample", [SUCCESS, WARNING, SERVER_ERROR], ids=lambda p: p.stem)
 def test_split_at_every_byte_boundary_gives_the_same_record(sample: Path):
-    data = sample.read_bytes()
-    whole = read([data])
-    for split in range(len(data) + 1):
-        parts = read([data[:split], data[split:]])
-        assert parts[0].to_fields() == whole[0].to_fields(), split
-        assert parts[1:] == whole[1:], split
-    one_byte = read([data[i:i + 1] for i in range(len(data))])
-    assert one_byte[0].to_fields() == whole[0].to_fields() and one_byte[1:] == whole[1:]
+    assert_any_split_gives_the_same_record(sample.read_bytes(), CodexEvents)
 
 
 def test_unknown_broken_and_oversized_lines_are_counted_not_fatal():

@@ -51,7 +51,7 @@ def test_names_outside_the_registries_are_no_executor():
 
 #: Where a mode's or executor's name may be written in production code: its own module, the registries, the
 #: names module, and the OpenAPI document (the client's CLI takes its choices from the names module).
-NAMED = ("docker-sandbox", "isolated-worktree", "shared-workspace", "codex", "agent")
+NAMED = ("docker-sandbox", "isolated-worktree", "shared-workspace", "codex", "claude", "agent")
 LITERAL = re.compile(r"""["'](%s)["']""" % "|".join(re.escape(name) for name in NAMED))
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,11 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
+from support.npm_cli import npm_binary, require_npm_binary
 
 __all__ = [
-    "CODEX_VERSION", "ModelServer", "Reply", "codex_binary", "codex_settings", "custom_tool_call", "function_call", "message",
-    "codex_runner", "require_codex",
+    "CODEX_VERSION", "ModelServer", "Reply", "ScriptedServer", "codex_binary", "codex_runner", "codex_settings",
+    "custom_tool_call", "function_call", "message", "require_codex",
 ]
 
 #: The codex version the parser is tested against (also in .ci/run).
@@ -33,20 +32,12 @@ API_KEY_VARIABLE = "HOST_RUNNER_TEST_MODEL_KEY"
 
 def codex_binary() -> Path | None:
     """The pinned codex from the npm cache folder (``HOST_RUNNER_NPM_CACHE``), or None when not installed."""
-    cache = Path(os.environ.get("HOST_RUNNER_NPM_CACHE") or Path.home() / ".cache" / "host-runner-npm")
-    binary = cache / "node_modules" / ".bin" / "codex"
-    return binary if binary.exists() and shutil.which("node") else None
+    return npm_binary("codex")
 
 
 def require_codex() -> Path:
     """The codex binary; skips without it, fails under CI=true (where .ci/run installs it)."""
-    binary = codex_binary()
-    if binary is None:
-        message = f"@openai/codex@{CODEX_VERSION} is not installed (npm install --prefix ~/.cache/host-runner-npm …)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
+    return require_npm_binary("codex", f"@openai/codex@{CODEX_VERSION}")
 
 
 @dataclass
@@ -83,14 +74,14 @@ def _wrap(events: Sequence[dict[str, Any]], response_id: str, usage: dict[str, A
     return [{"type": "response.created", "response": {"id": response_id}}, *events, completed]
 
 
-class ModelServer:
-    """The stand-in: ``script`` is consumed one :class:`Reply` per request; ``requests`` keeps each body."""
+class ScriptedServer:
+    """A scripted model server on 127.0.0.1: each model request takes the next :class:`Reply` of ``script`` (a
+    finished script answers :meth:`default_reply`) and ``requests`` keeps each body. Subclasses say how a reply
+    is streamed as server-sent events (:meth:`stream`), what an error's body is and what else they answer."""
 
     def __init__(self, script: Sequence[Reply] = ()) -> None:
         self.script = list(script)
         self.requests: list[dict[str, Any]] = []
-        self.usage = {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 20}, "output_tokens": 7,
-                      "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 127}
         self.closing = threading.Event()
         self.lock = threading.Lock()
         server = self
@@ -101,25 +92,31 @@ class ModelServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_HEAD(self) -> None:  # noqa: N802 (Claude Code checks that the API answers)
+                self._send(200, b"", "text/plain")
+
             def do_GET(self) -> None:  # noqa: N802 (codex may ask for the model list)
-                self._send(404, b'{"error": {"message": "not here"}}', "application/json")
+                self._send(404, server.error_body(404), "application/json")
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                side = server.side_answer(self.path)
+                if side is not None:
+                    self._send(200, side, "application/json")
+                    return
                 with server.lock:
                     server.requests.append(body)
                     number = len(server.requests)
-                    reply = server.script.pop(0) if server.script else Reply([message("done")])
+                    reply = server.script.pop(0) if server.script else server.default_reply()
                 if reply.status != 200:
-                    self._send(reply.status, b'{"error": {"message": "scripted failure", "type": "server_error"}}',
-                               "application/json")
+                    self._send(reply.status, server.error_body(reply.status), "application/json")
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                events = _wrap(reply.events, f"resp-{number}", server.usage)
+                events = server.stream(reply, number, body)
                 if reply.hang:
                     events = events[:-1]
                 for event in events:
@@ -129,12 +126,12 @@ class ModelServer:
                     server.closing.wait()
                 self.close_connection = True
 
-            def _send(self, code: int, body: bytes, content_type: str) -> None:
+            def _send(self, code: int, payload: bytes, content_type: str) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(payload)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -142,14 +139,43 @@ class ModelServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+    def stream(self, reply: Reply, number: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The events of the ``number``th answer (the last one ends the answer: a ``hang`` reply leaves it out)."""
+        raise NotImplementedError
+
+    def default_reply(self) -> Reply:
+        raise NotImplementedError
+
+    def error_body(self, status: int) -> bytes:
+        return b'{"error": {"message": "scripted failure", "type": "server_error"}}'
+
+    def side_answer(self, path: str) -> bytes | None:
+        """The JSON answer to a POST that is not a model request (None: ``path`` is a model request)."""
+        return None
 
     def close(self) -> None:
         self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class ModelServer(ScriptedServer):
+    """The Responses-API stand-in: each ``POST /v1/responses`` streams its reply's output items."""
+
+    def __init__(self, script: Sequence[Reply] = ()) -> None:
+        self.usage = {"input_tokens": 120, "input_tokens_details": {"cached_tokens": 20}, "output_tokens": 7,
+                      "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 127}
+        super().__init__(script)
+
+    def stream(self, reply: Reply, number: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return _wrap(reply.events, f"resp-{number}", self.usage)
+
+    def default_reply(self) -> Reply:
+        return Reply([message("done")])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
 
 
 def codex_settings(binary: Path, server: ModelServer, home: Path,

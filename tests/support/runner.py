@@ -8,6 +8,7 @@ import dataclasses
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from falcon import testing
@@ -20,7 +21,7 @@ from host_runner.run.stopping import group_alive
 from support.openapi_check import check_response
 from support.waiting import wait_for
 
-__all__ = ["Runner", "ValidatingClient", "callbacks_settled", "shell_runner"]
+__all__ = ["Runner", "ValidatingClient", "callbacks_settled", "in_project", "shell_runner"]
 
 
 class ValidatingClient(testing.TestClient):
@@ -104,3 +105,11 @@ def callbacks_settled(runner: Runner, task_id: str, count: int) -> dict[str, Any
         return record
     return None
 
+
+def in_project(tmp_path: Path) -> dict[str, Any]:
+    """Submit fields that run a task in ``tmp_path/project`` (created) as a shared workspace, so that the files an
+    agent CLI writes stay there for the test to read (and a later run finds the same working directory)."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    return {"execution_mode": "shared-workspace",
+            "workspace": {"project_id": 1, "project_root": str(project), "lock_paths": [str(project)]}}
