@@ -4,6 +4,7 @@ the session a resumed agent CLI continues, and the earlier run an isolated-workt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from host_runner.agent.protocol import agent_timeout
@@ -16,9 +17,11 @@ from host_runner.ops.config import Config
 __all__ = ["initial_fields"]
 
 
-def initial_fields(request: TaskRequest, config: Config, latest: TaskRecord | None) -> tuple[dict[str, Any], float]:
-    """The new run's ``extra`` and timeout. ``request.executor`` is pinned; ``latest`` is the task's newest
-    earlier run (None for a new task). Pure: reads no file and runs no git (the supervisor's thread)."""
+def initial_fields(request: TaskRequest, config: Config, latest: Callable[[], TaskRecord | None]
+                   ) -> tuple[dict[str, Any], float]:
+    """The new run's ``extra`` and timeout. ``request.executor`` is pinned; ``latest`` reads the task's newest
+    earlier run (None for a new task), called only by a mode that continues it, so other submits skip that store
+    read. Reads no file and runs no git (the supervisor's thread)."""
     extra: dict[str, Any] = {}
     timeout = request.timeout_seconds
     if needs_group(request.executor):

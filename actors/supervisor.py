@@ -194,7 +194,7 @@ class SupervisorActor(Actor):
         # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
         # A docker-sandbox runs its sandbox's command: no executor applies (it pins "docker").
         request = replace(request, executor=mode_of(request).pinned_executor(request, self.config.executor))
-        extra, timeout = initial_fields(request, self.config, self.store.get(request.task_id))
+        extra, timeout = initial_fields(request, self.config, lambda: self.store.get(request.task_id))
         record = TaskRecord(
             task_id=request.task_id, run_id=request.run_id, execution_mode=request.execution_mode,
             executor=request.executor, status="queued", message="queued", created_at=now, updated_at=now,

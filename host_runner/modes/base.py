@@ -8,7 +8,7 @@ its command starts: through the task's executor (``runs_executor``) or with a la
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -66,9 +66,9 @@ class ExecutionMode(ABC):
                   prepared: Mapping[str, Any] | None = None) -> interface.Workspace:
         """The workspace of a run. ``prepared`` are the fields an earlier prepare recorded (an adopted run)."""
 
-    def follow_up(self, request: TaskRequest, latest: TaskRecord | None) -> dict[str, Any]:
-        """Record fields of a new run that continues the task's newest earlier run ``latest`` (None: a new
-        task); empty when nothing of that run carries over. Pure: called in the supervisor's thread."""
+    def follow_up(self, request: TaskRequest, latest: Callable[[], TaskRecord | None]) -> dict[str, Any]:
+        """Record fields of a new run that continues the task's newest earlier run (``latest()`` reads it; None: a
+        new task); empty when nothing of that run carries over. Called in the supervisor's thread."""
         return {}
 
     def half_made(self, request: TaskRequest) -> dict[str, Any]:

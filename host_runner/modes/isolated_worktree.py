@@ -5,7 +5,7 @@ one stopped (host_runner/workspace/follow_up.py)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from host_runner.domain.claims import Admission, Claim
@@ -39,8 +39,8 @@ class IsolatedWorktree(ExecutionMode):
                   prepared: Mapping[str, Any] | None = None) -> WorktreeWorkspace:
         return WorktreeWorkspace(request, files, cleanup_enabled=cleanup_worktree, prepared=prepared)
 
-    def follow_up(self, request: TaskRequest, latest: TaskRecord | None) -> dict[str, Any]:
-        return follow_up_fields(request, latest)
+    def follow_up(self, request: TaskRequest, latest: Callable[[], TaskRecord | None]) -> dict[str, Any]:
+        return follow_up_fields(request, latest())
 
     def half_made(self, request: TaskRequest) -> dict[str, Any]:
         workspace = request.workspace
