@@ -24,7 +24,7 @@ from typing import Any
 
 from actors.base import Actor, handles
 from actors.messages import CallbackQueued
-from host_runner.delivery.http import attempt, new_session, receiver_of
+from host_runner.delivery.http import Sender, attempt, receiver_of
 from host_runner.delivery.retry import Outcome, backoff_delay
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.ops.config import Config
@@ -89,7 +89,7 @@ class CallbackActor(Actor):
         self.free_workers = config.callback_workers
         self.per_receiver = max(1, config.callback_workers // 2)
         self.pool = ThreadPoolExecutor(max_workers=config.callback_workers, thread_name_prefix="callback")
-        self.sessions = threading.local()
+        self.senders = threading.local()  # each worker thread's Sender (its kept connections)
         self.stats = CallbackStats()
 
     # --- lifecycle -------------------------------------------------------------------------------------------
@@ -190,11 +190,11 @@ class CallbackActor(Actor):
 
     def _attempt(self, run: Run, delivery: Delivery) -> None:
         """Worker thread: one HTTP attempt, reported back to the actor."""
-        session = getattr(self.sessions, "session", None)
-        if session is None:
-            session = self.sessions.session = new_session()
+        sender = getattr(self.senders, "sender", None)
+        if sender is None:
+            sender = self.senders.sender = Sender()
         try:
-            outcome = attempt(session, delivery, self.config.callback_secret, self.config.callback_timeout_seconds,
+            outcome = attempt(sender, delivery, self.config.callback_secret, self.config.callback_timeout_seconds,
                               self.config.callback_allowed_hosts)
         except Exception as exc:  # a bug here must not leave the run waiting forever
             logger.exception("callback attempt for task %s failed unexpectedly", run[0], extra=task_fields(run))

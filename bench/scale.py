@@ -1,5 +1,11 @@
-"""Scale: 1,000 concurrent ``sleep 120`` tasks (limit raised to 1,000): time until all run, the worker's RSS and
-thread count, ``GET /tasks/{id}`` p50/p99 while they run, then cancel all and time until no process is left."""
+"""Scale: 5,000 concurrent ``sleep 600`` tasks (limit raised to match): time until all run, the worker's RSS and
+thread count, ``GET /tasks/{id}`` p50/p99 while they run, then cancel all and time until no process is left.
+
+    python bench/scale.py [TASKS]
+
+Each task is two processes (its wrapper and ``sleep``) and the worker has a thread per running task, so 5,000 tasks
+need about 15,000 pids: ``kernel.pid_max`` is raised when it is lower than that (root only).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from service import Service, rss_kib, threads_of  # noqa: E402
 sys.path.insert(0, str(REPO))
 from host_runner.run.stopping import group_members  # noqa: E402
 
-TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
 CLIENTS = 16
 
 
@@ -55,7 +61,25 @@ def wrk_reads(base: str, names: list[str], scratch: Path) -> dict[str, float] | 
     return figures
 
 
+def running_count(session: requests.Session, base: str) -> int:
+    """How many runs are running, from /metrics (a list is capped at 1,000 records)."""
+    text = session.get(f"{base}/metrics", timeout=60).text
+    return sum(int(float(value)) for value in re.findall(r'^host_runner_tasks\{[^}]*status="running"[^}]*\} (\S+)$',
+                                                           text, re.MULTILINE))
+
+
+def raise_pid_max(needed: int) -> None:
+    """Make room for ``needed`` pids (processes and threads) when the kernel's limit is lower and we may."""
+    path = Path("/proc/sys/kernel/pid_max")
+    try:
+        if int(path.read_text()) < needed:
+            path.write_text(str(needed))
+    except OSError:
+        pass  # not root: the run may fail to start tasks, which the figures then show
+
+
 def main() -> None:
+    raise_pid_max(4 * TASKS + 10000)
     local = threading.local()
 
     def session() -> requests.Session:
@@ -64,7 +88,7 @@ def main() -> None:
         return local.session
 
     with tempfile.TemporaryDirectory(prefix="host-runner-bench-") as scratch:
-        service = Service(Path(scratch) / "data", HOST_RUNNER_EXECUTOR="shell", HOST_RUNNER_CMD_TEMPLATE="sleep 120",
+        service = Service(Path(scratch) / "data", HOST_RUNNER_EXECUTOR="shell", HOST_RUNNER_CMD_TEMPLATE="sleep 600",
                           HOST_RUNNER_MAX_CONCURRENCY=str(TASKS), HOST_RUNNER_KILL_GRACE_SECONDS="5").start()
         base = service.base
         names = [f"s{index}" for index in range(TASKS)]
@@ -74,11 +98,7 @@ def main() -> None:
             with ThreadPoolExecutor(CLIENTS) as pool:
                 list(pool.map(lambda name: session().post(f"{base}/tasks", json={
                     "task_id": name, "run_id": "1", "prompt": "x"}, timeout=60), names))
-            while True:
-                running = session().get(f"{base}/tasks", params={"status": "running", "limit": 1000},
-                                        timeout=60).json()["count"]
-                if running >= TASKS:
-                    break
+            while running_count(session(), base) < TASKS:
                 time.sleep(0.1)
             to_running = time.perf_counter() - started
             rss_busy, threads_busy = rss_kib(service.worker_pid), threads_of(service.worker_pid)

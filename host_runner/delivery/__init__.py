@@ -6,9 +6,9 @@ May import: host_runner.domain, host_runner.store (the outbox's event and header
 
 from __future__ import annotations
 
-from host_runner.delivery.http import attempt, new_session, receiver_of
+from host_runner.delivery.http import Sender, attempt, receiver_of
 from host_runner.delivery.retry import Outcome, backoff_delay, classify
 
 __all__ = [
-    "attempt", "new_session", "receiver_of", "Outcome", "backoff_delay", "classify",
+    "Sender", "attempt", "receiver_of", "Outcome", "backoff_delay", "classify",
 ]

@@ -24,7 +24,8 @@ CANCEL_REASONS = ("api", "shutdown", "idle")
 
 def utc_now() -> str:
     """The current time as ISO-8601 UTC with microseconds, e.g. ``2026-11-23T09:00:00.123456Z``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: glibc's strftime looks at /etc/localtime on every call (a stat, then a read).
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import host_runner.delivery.http as callbacks
-from host_runner.delivery.http import attempt, environment_settings, new_session
+from host_runner.delivery.http import Sender, attempt, environment_settings
 from host_runner.domain.callback_hosts import NOT_ALLOWED, parse_allowed_hosts
 from host_runner.ops.config import ConfigError, load_config
 from host_runner.store.outbox import Delivery
@@ -165,7 +165,7 @@ def resolved(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[str]]]:
 
 
 def send(url: str, allowed: str) -> callbacks.Outcome:
-    return attempt(new_session(), Delivery("e1", url, None, '{"task_id": "t"}', 1), None, 5,
+    return attempt(Sender(), Delivery("e1", url, None, '{"task_id": "t"}', 1), None, 5,
                    parse_allowed_hosts(allowed))
 
 

@@ -72,7 +72,7 @@ def test_attempts_use_the_environment_proxy_but_never_netrc(tmp_path, monkeypatc
     import http.server
     import threading
 
-    from host_runner.delivery.http import attempt, environment_settings, new_session
+    from host_runner.delivery.http import Sender, attempt, environment_settings
     from host_runner.store.outbox import Delivery
 
     seen: list[tuple[str, str | None]] = []
@@ -97,7 +97,7 @@ def test_attempts_use_the_environment_proxy_but_never_netrc(tmp_path, monkeypatc
     environment_settings.cache_clear()
     try:
         delivery = Delivery("e1", "http://receiver.example/cb", None, "{}", 1)
-        outcome = attempt(new_session(), delivery, None, 5)
+        outcome = attempt(Sender(), delivery, None, 5)
         assert outcome.delivered, outcome
         assert seen == [("http://receiver.example/cb", None)]  # through the proxy, no netrc credentials
     finally:
