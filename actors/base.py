@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import pykka
 
+from actors.helper_threads import helper_threads
 from actors.messages import Describe
 
 __all__ = ["Actor", "Route", "handles", "routes_of", "tell_if_alive"]
@@ -147,7 +148,8 @@ class Actor(pykka.ThreadingActor):
     def in_background(
         self, work: Callable[[], Any], reply: Callable[[Any, BaseException | None], Any]
     ) -> Callable[[float], Any]:
-        """Run blocking ``work`` in a helper thread, then tell this actor ``reply(result, error)``.
+        """Run blocking ``work`` in a helper thread (:mod:`actors.helper_threads`), then tell this actor
+        ``reply(result, error)``.
 
         Returns ``wait(timeout)``, which joins the helper and returns the reply message (None if not done):
         an actor that is being stopped cannot receive the reply any more, but may still need it.
@@ -166,11 +168,18 @@ class Actor(pykka.ThreadingActor):
 
         # The helper logs with the actor's context (task_id/run_id, see host_runner.ops.runner_log).
         context = contextvars.copy_context()
-        thread = threading.Thread(target=context.run, args=(run,), name=f"{type(self).__name__}-helper", daemon=True)
-        thread.start()
+        done = threading.Event()
+
+        def job() -> None:
+            try:
+                context.run(run)
+            finally:
+                done.set()
+
+        helper_threads.run(job)
 
         def wait(timeout: float) -> Any:
-            thread.join(timeout)
+            done.wait(timeout)
             return replies[0] if replies else None
 
         return wait

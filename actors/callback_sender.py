@@ -115,7 +115,7 @@ class CallbackActor(Actor):
     def on_callback_queued(self, message: CallbackQueued) -> None:
         if message.event_id in self.known:
             return  # already loaded at start
-        event = self.store.callback_event(message.event_id)
+        event = message.event or self.store.callback_event(message.event_id)
         if event is None or event.state != PENDING:
             return
         self._add(event)

@@ -67,5 +67,5 @@ class Journal:
         listeners = self._listeners
         for outbox_event in added:
             for listener in listeners:
-                tell_if_alive(listener, CallbackQueued(outbox_event.event_id))
+                tell_if_alive(listener, CallbackQueued(outbox_event.event_id, outbox_event))
         return added

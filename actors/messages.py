@@ -12,6 +12,7 @@ from host_runner.domain.claims import Admission, Claim
 from host_runner.domain.record import TaskRecord
 from host_runner.domain.request import TaskRequest
 from host_runner.ops.stats import HistogramSnapshot
+from host_runner.store.sqlite import OutboxEvent
 
 
 # --- to the SupervisorActor -------------------------------------------------------------------------------
@@ -205,7 +206,9 @@ class HeldAround:
 class CallbackQueued:
     """tell, from whoever wrote a transition with a callback event to the store's outbox: deliver it.
 
-    Only the id travels: the event (and the token) is read from the outbox, which is the truth.
+    The event as just committed travels with its id (no read of it back); its body and the token are read from
+    the outbox, which is the truth, when it is sent. Without ``event``, it is read from the outbox too.
     """
 
     event_id: str
+    event: OutboxEvent | None = None

@@ -89,6 +89,7 @@ class SupervisorActor(Actor):
         self.running: dict[Key, pykka.ActorRef[TaskActor]] = {}
         self.running_groups: dict[Key, str] = {}  # the group of each running agent task
         self.end_waiters: dict[Key, list[threading.Event]] = {}
+        self.reserved: set[Key] = set()  # runs holding claims in the registry (most hold none: no Release to send)
         self.accepting = True
         self.ended = EndedRuns()  # durations and cgroup figures of the runs ended since start
 
@@ -120,6 +121,7 @@ class SupervisorActor(Actor):
                 continue
             try:
                 self.registry.ask(Reserve(record.key, claims_for(request)))
+                self.reserved.add(record.key)
             except Conflict as exc:
                 logger.warning("recovered task %s collides with another: %s", record.task_id, exc.message,
                                extra=task_fields(record))
@@ -190,6 +192,7 @@ class SupervisorActor(Actor):
         admission = message.admission or Admission(claims_for(request))
         if admission.claims or admission.verify is not None:  # nothing to reserve, nothing to ask (most tasks)
             self.registry.ask(Reserve(key, admission.claims, verify=admission.verify))  # Conflict names the holder
+            self.reserved.add(key)
         now = utc_now()
         # Pin the executor, so that the task keeps it across restarts whatever the runner's default becomes.
         # A docker-sandbox runs its sandbox's command: no executor applies (it pins "docker").
@@ -205,7 +208,7 @@ class SupervisorActor(Actor):
         try:
             self.store.insert(record, request)
         except BaseException:
-            self.registry.tell(Release(key))
+            self._release(key)
             raise
         self.queue.append(key)
         self.queued_groups[key] = self._group(request)
@@ -251,14 +254,20 @@ class SupervisorActor(Actor):
             actor_class, session = AgentTaskActor, AgentSession
         elif (executor := find_executor(record.executor)) is not None and executor.event_parser(self.config):
             session = TranscriptSession  # an agent CLI in its machine-readable mode
-        self.running[record.key] = actor_class.start(record, request, self.services, adopt=adopt, session=session)
+        self.running[record.key] = actor_class.start(record, request, self.services, adopt=adopt, session=session,
+                                                     holds_claims=record.key in self.reserved)
         group = self._group(request)
         if group is not None:
             self.running_groups[record.key] = group
 
     @handles(ClaimsFreed)
     def on_claims_freed(self, message: ClaimsFreed) -> None:
-        self.registry.tell(Release(message.owner))
+        self._release(message.owner)
+
+    def _release(self, key: Key) -> None:
+        if key in self.reserved:
+            self.reserved.discard(key)
+            self.registry.tell(Release(key))
 
     @handles(TaskEnded)
     def on_task_ended(self, message: TaskEnded) -> None:
@@ -268,7 +277,7 @@ class SupervisorActor(Actor):
         ref = self.running.pop(key, None)
         if ref is not None:
             ref.stop(block=False)
-        self.registry.tell(Release(key))
+        self._release(key)
         for event in self.end_waiters.pop(key, []):
             event.set()
         self._admit()
@@ -305,7 +314,7 @@ class SupervisorActor(Actor):
             self.services.journal.commit(record, request.status_callback_url if request is not None else None)
             del self.queued_groups[key]
             self.queue.remove(key)
-            self.registry.tell(Release(key))
+            self._release(key)
             return CancelResult(self._shown(record), None)
         ref = self.running.get(key)
         if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery

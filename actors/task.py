@@ -52,7 +52,7 @@ class TaskActor(Actor):
     """One run of one task. Started by the SupervisorActor, which stops it after :class:`TaskEnded`."""
 
     def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False,
-                 session: SessionFactory = RunSession) -> None:
+                 session: SessionFactory = RunSession, holds_claims: bool = True) -> None:
         super().__init__()
         self.record = record
         self.request = request
@@ -61,6 +61,7 @@ class TaskActor(Actor):
         self.workspace: Workspace | None = None
         self.launcher: Launcher | None = None
         self.adopt = adopt
+        self.holds_claims = holds_claims  # in the worktree registry: freed (ClaimsFreed) as soon as the run ends
         self.phase = Phase.STARTING
         self.cancel_message: str | None = None  # set once the run is being stopped like a cancel
         self.internal_error = False  # a handler failed while the process ran: it was killed, the task fails
@@ -292,7 +293,8 @@ class TaskActor(Actor):
     @handles(CleanedUp)
     def _on_cleaned_up(self, message: CleanedUp) -> None:
         self.phase = Phase.DONE
-        self.services.supervisor.tell(ClaimsFreed(self.record.key))
+        if self.holds_claims:
+            self.services.supervisor.tell(ClaimsFreed(self.record.key))
         try:
             self.transition(
                 status=message.status, message=message.message, exit_code=message.exit_code,

@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--py-spy", action="store_true", help="profile the worker with py-spy (GIL holders only)")
     parser.add_argument("--wrapper", default="auto", choices=("auto", "native", "python"))
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--raw", type=Path, help="keep py-spy's raw (collapsed stacks) output in this file")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if args.py_spy and not Path(py_spy).exists():
@@ -81,7 +82,7 @@ def main() -> None:
                 "task_id": f"p{index}", "run_id": "1", "prompt": "x", "status_callback_url": receiver.url}, timeout=30)
             assert response.status_code == 202, response.text
 
-        raw = Path(scratch) / "profile.txt"
+        raw = args.raw or Path(scratch) / "profile.txt"
         profiler = None
         try:
             worker = service.worker_pid
