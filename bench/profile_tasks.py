@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Receiver, table  # noqa: E402
+from common import Receiver, table, write_result  # noqa: E402
 from service import Service  # noqa: E402
 
 CLIENTS = 16
@@ -115,10 +115,18 @@ def main() -> None:
             ("worker CPU per task: system", f"{(system1 - system0) * per_task:.2f} ms"),
             ("this client + receiver CPU per task", f"{(client1.ru_utime + client1.ru_stime - client0.ru_utime - client0.ru_stime) * per_task:.2f} ms"),
         ])
-        if profiler is not None and raw.exists():
+        profile = summarise(raw, args.top) if profiler is not None and raw.exists() else []
+        if profile:
             print("\nworker, threads holding the GIL (inclusive, own, function):")
-            for inclusive, own, frame in summarise(raw, args.top):
+            for inclusive, own, frame in profile:
                 print(f"{inclusive:>8} {own:>8}  {frame}")
+        write_result("profile_tasks", {
+            "tasks": args.tasks, "wrapper": args.wrapper, "tasks_per_second": args.tasks / elapsed,
+            "worker_user_ms_per_task": (user1 - user0) * per_task, "worker_system_ms_per_task": (system1 - system0) * per_task,
+            "worker_cpu_ms_per_task": (user1 - user0 + system1 - system0) * per_task,
+            "cgroups": os.environ.get("HOST_RUNNER_CGROUPS", "auto"),
+            "profile": [{"inclusive": inclusive, "own": own, "function": frame} for inclusive, own, frame in profile],
+        })
 
 
 if __name__ == "__main__":

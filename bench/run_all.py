@@ -16,8 +16,10 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-SCRIPTS = ["dispatch", "cgroup_overhead", "throughput", "output_capture", "cancel_latency", "scale", "status_reads",
-           "chaos", "observability", "callback_latency", "event_latency", "agent", "dashboard"]
+SCRIPTS = ["dispatch", "cgroup_overhead", "throughput", "profile_tasks", "output_capture", "cancel_latency", "scale",
+           "status_reads", "chaos", "observability", "callback_latency", "event_latency", "agent", "dashboard"]
+#: Arguments of the scripts that take some in ``make bench`` (the profile: 1,000 tasks, with py-spy when installed).
+ARGUMENTS = {"profile_tasks": ["1000", "--py-spy"]}
 # The dashboard bench drives headless Chromium (apt-get install chromium chromium-driver); without it, it is
 # left out of the run and its last figures are shown.
 BROWSER = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
@@ -39,8 +41,8 @@ def rows() -> list[tuple[str, str, str, str]]:
         add("submit → started, median", f"{d['submit_to_started']['median_ms']:.1f} ms", "≤ 5 ms",
             d["submit_to_started"]["median_ms"] <= 5)
         add("submit → terminal, median", f"{d['submit_to_terminal']['median_ms']:.1f} ms "
-            f"(p99 {d['submit_to_terminal']['p99_ms']:.1f}; baseline {d['baseline']['median_ms']:.2f})", "≤ 15 ms",
-            d["submit_to_terminal"]["median_ms"] <= 15)
+            f"(p99 {d['submit_to_terminal']['p99_ms']:.1f}; baseline {d['baseline']['median_ms']:.2f})", "≤ 6 ms",
+            d["submit_to_terminal"]["median_ms"] <= 6)
     if g := load("cgroup_overhead"):
         for backend in ("v1", "v2"):
             if f := g.get(backend):
@@ -48,8 +50,12 @@ def rows() -> list[tuple[str, str, str, str]]:
                     f"{f['spawn_with_cgroup']['median_ms']:.1f} vs {f['spawn_without_cgroup']['median_ms']:.1f} ms "
                     f"= {f['cgroup_cost_median_ms']:+.1f} ms", "—", None)
     if t := load("throughput"):
-        add("throughput vs 16-thread pool", f"{t['runner_tasks_per_second']:.0f}/s vs "
-            f"{t['baseline_tasks_per_second']:.0f}/s = {t['ratio'] * 100:.0f} %", "≥ 50 %", t["ratio"] >= 0.5)
+        add("throughput vs 16-thread pool (callbacks on)", f"{t['runner_tasks_per_second']:.0f}/s vs "
+            f"{t['baseline_tasks_per_second']:.0f}/s = {t['ratio'] * 100:.1f} %", "≥ 15 %", t["ratio"] >= 0.15)
+    if f := load("profile_tasks"):
+        add(f"worker CPU per task ({f['tasks']} × true, 16 clients)", f"{f['worker_cpu_ms_per_task']:.2f} ms (user "
+            f"{f['worker_user_ms_per_task']:.2f}, system {f['worker_system_ms_per_task']:.2f}; "
+            f"{f['tasks_per_second']:.0f} tasks/s)", "≤ 6 ms", f["worker_cpu_ms_per_task"] <= 6)
     if o := load("output_capture"):
         add("1 GiB output: wall vs cat", f"{o['wall_seconds']:.2f} s vs {o['baseline_cat_seconds']:.2f} s = "
             f"{o['ratio']:.2f}x (vs writing the file: {o.get('ratio_vs_file', 0):.2f}x)", "≤ 1.2x",
@@ -61,7 +67,7 @@ def rows() -> list[tuple[str, str, str, str]]:
             c["cancel_to_group_gone"]["p99_ms"] <= 100)
     if s := load("scale"):
         add(f"{s['tasks']} concurrent tasks: worker RSS", f"{s['rss_busy_mib']:.0f} MiB ({s['threads_busy']} threads)",
-            "≤ 300 MB", s["rss_busy_mib"] <= 286)
+            "≤ 400 MB", s["rss_busy_mib"] <= 381)
         if w := s.get("wrk_reads"):  # judged on the C client's view; the Python clients' own CPU is beside it
             add(f"{s['tasks']} concurrent tasks: GET p99 (wrk, 16 conn.)", f"{w['p99_ms']:.1f} ms (p50 "
                 f"{w['p50_ms']:.1f}, {w['requests_per_second']:.0f} req/s; 16 Python clients: p99 "
@@ -69,9 +75,11 @@ def rows() -> list[tuple[str, str, str, str]]:
         else:
             add(f"{s['tasks']} concurrent tasks: GET p99", f"{s['get_p99_ms']:.1f} ms (p50 {s['get_p50_ms']:.1f})",
                 "≤ 50 ms", s["get_p99_ms"] <= 50)
-        add(f"{s['tasks']} concurrent tasks: all running / all gone", f"{s['seconds_to_all_running']:.1f} s / "
-            f"{s['seconds_cancel_all_to_gone']:.1f} s, {s['processes_left']} left", "nothing left",
-            s["processes_left"] == 0)
+        add(f"{s['tasks']} concurrent tasks: submit → all running", f"{s['seconds_to_all_running']:.1f} s", "≤ 30 s",
+            s["seconds_to_all_running"] <= 30)
+        add(f"{s['tasks']} concurrent tasks: cancel all → none left", f"{s['seconds_cancel_all_to_gone']:.1f} s, "
+            f"{s['processes_left']} left", "≤ 15 s, 0 left",
+            s["seconds_cancel_all_to_gone"] <= 15 and s["processes_left"] == 0)
     if r := load("status_reads"):
         add("status reads vs bare Falcon", f"{r['runner']['requests_per_second']:.0f} vs "
             f"{r['baseline']['requests_per_second']:.0f} req/s = {r['ratio'] * 100:.0f} %", "≥ 50 %", r["ratio"] >= 0.5)
@@ -91,6 +99,10 @@ def rows() -> list[tuple[str, str, str, str]]:
             f"median {one['median_ms']:.1f} ms, p99 {one['p99_ms']:.1f} ms", "—", None)
         add("callbacks, same, beside a hanging receiver",
             f"median {beside['median_ms']:.1f} ms, p99 {beside['p99_ms']:.1f} ms", "—", None)
+        if paced := b.get("paced"):
+            add(f"callbacks, paced ({paced['paced_per_second']}/s, {paced['tasks']} tasks): change → receipt",
+                f"median {paced['all']['median_ms']:.1f} ms, p99 {paced['all']['p99_ms']:.1f} ms", "≤ 5 ms (median)",
+                paced["all"]["median_ms"] <= 5)
     if e := load("event_latency"):
         for run in e["scenarios"]:
             stream, callback = run["stream"], run["callback"]
@@ -132,7 +144,11 @@ def main() -> None:
             if name == "cgroup_overhead" and os.geteuid() != 0:
                 print("skipped: needs root to make cgroups (the last figures are kept)")
                 continue
-            subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
+            arguments = ARGUMENTS.get(name, [])
+            if name == "profile_tasks" and not Path(sys.executable).with_name("py-spy").exists():
+                print("py-spy is not installed (pip install py-spy): worker CPU only, no profile")
+                arguments = ["1000"]
+            subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *arguments], check=True)
     print("\n===== summary =====")
     for what, figure, target, met in rows():
         print(f"{what:<48}{figure:<52}{target:<14}{met}")
