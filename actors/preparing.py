@@ -9,6 +9,7 @@ never ran. Containers need no marker: the sweep at start removes every container
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 from host_runner.domain.record import TaskRecord
 from host_runner.domain.request import TaskRequest
 from host_runner.modes import mode_of
-from host_runner.run.process_group import RunFiles
+from host_runner.run.process_group import RunFiles, start_ticks
+from host_runner.run.stopping import signal_group
 
-__all__ = ["PREPARING", "STARTING_STOP_WAIT_SECONDS", "discard_half_made", "with_marker", "without_marker"]
+__all__ = ["PREPARING", "STARTING_STOP_WAIT_SECONDS", "discard_half_made", "never_launched", "with_marker",
+           "without_marker"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +57,16 @@ def discard_half_made(record: TaskRecord, request: TaskRequest) -> TaskRecord:
     if done:
         logger.info("task %s was being prepared when the runner stopped: %s; queued again", record.task_id, done)
     return record.evolve(extra=without_marker(record.extra))
+
+
+def never_launched(record: TaskRecord) -> bool:
+    """At start, for a run recorded as running: True when its wrapper was never released (the runner stopped
+    between starting it and persisting its pid, see host_runner.run.wrapper); the wrapper, if still there, waits
+    for a go that will never come and is killed."""
+    if record.pid is None or not record.log_dir:
+        return False
+    if RunFiles(Path(record.log_dir)).launched.exists():
+        return False
+    if record.pid_start_ticks is not None and start_ticks(record.pid) == record.pid_start_ticks:
+        signal_group(record.pid, signal.SIGKILL)
+    return True

@@ -13,13 +13,11 @@ from what their wrapper recorded) before any new submission is handled.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pykka
@@ -46,7 +44,7 @@ from actors.messages import (
     SubmitResult,
     TaskEnded,
 )
-from actors.preparing import PREPARING, discard_half_made
+from actors.preparing import PREPARING, discard_half_made, never_launched
 from actors.worktree_registry import WorktreeRegistryActor
 from actors.run_session import RunSession, SessionFactory, TaskServices
 from actors.transcript_session import TranscriptSession
@@ -62,8 +60,7 @@ from host_runner.executors import find_executor, needs_group, speaks_agent_proto
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import task_fields
 from host_runner.ops.stats import EndedRuns
-from host_runner.run.process_group import RunFiles, start_ticks
-from host_runner.run.stopping import signal_group
+from host_runner.run.process_group import RunFiles
 from host_runner.workspace.admission import claims_for
 
 logger = logging.getLogger(__name__)
@@ -128,7 +125,7 @@ class SupervisorActor(Actor):
             except ValidationError as exc:
                 logger.warning("cannot reserve the claims of recovered task %s: %s", record.task_id, exc,
                                extra=task_fields(record))
-            if record.status == "running" and self._never_launched(record):
+            if record.status == "running" and never_launched(record):
                 logger.info("task %s was being started when the runner stopped; queuing it again", record.task_id,
                             extra=task_fields(record))
                 record = replace(record, status="queued", message="queued", pid=None, pid_start_ticks=None,
@@ -153,26 +150,15 @@ class SupervisorActor(Actor):
             request = replace(request, executor=record.executor)
         return request
 
-    def _never_launched(self, record: TaskRecord) -> bool:
-        """A process run whose wrapper was never released (see host_runner.run.wrapper): stop it if still there."""
-        if record.pid is None or not record.log_dir:
-            return False
-        if RunFiles(Path(record.log_dir)).launched.exists():
-            return False
-        if record.pid_start_ticks is not None and start_ticks(record.pid) == record.pid_start_ticks:
-            signal_group(record.pid, signal.SIGKILL)  # it is waiting for a go that will never come
-        return True
-
     # --- submissions -----------------------------------------------------------------------------------------
     @handles(CheckSubmit, asked=True)
     def on_check_submit(self, message: CheckSubmit) -> TaskRecord | None:
         request = message.request
         if not self.accepting:
             raise ShuttingDown("the runner is shutting down and accepts no new tasks")
-        existing = self.store.get(request.task_id, request.run_id)
+        existing, latest = self.store.run_and_latest(request.task_id, request.run_id)
         if existing is not None:
             return self._present(existing)
-        latest = self.store.get(request.task_id)
         if latest is not None and latest.active:
             raise Conflict(
                 f"task {request.task_id} already has an active run {latest.run_id}; cancel it or wait for it to end",
@@ -216,15 +202,16 @@ class SupervisorActor(Actor):
         shown = f", prompt {request.prompt!r}" if self.config.log_prompts else ""
         logger.info("task %s run %s submitted (%s, executor %s%s)", request.task_id, request.run_id,
                     request.execution_mode, record.executor, shown, extra=task_fields(record))
-        self._admit()
+        self._admit(fresh=(record, request))
         return SubmitResult(self._present(record), created=True)
 
     def _group(self, request: TaskRequest) -> str | None:
         """The group queue a task belongs to: agent tasks only (the other executors have no groups)."""
         return agent_group(request) if needs_group(request.executor) else None
 
-    def _admit(self) -> None:
-        """Start queued tasks in submission order while slots are free, skipping those whose group is busy."""
+    def _admit(self, fresh: tuple[TaskRecord, TaskRequest] | None = None) -> None:
+        """Start queued tasks in submission order while slots are free, skipping those whose group is busy.
+        ``fresh``: the run just submitted, as stored: not read back if it starts at once."""
         if not self.accepting:
             return
         busy = set(self.running_groups.values())
@@ -236,8 +223,11 @@ class SupervisorActor(Actor):
                 skipped.append(key)  # waits for its group; the tasks behind it may still go
                 continue
             del self.queued_groups[key]
-            record = self.store.get(*key)
-            request = self._stored_request(record) if record is not None and record.active else None
+            if fresh is not None and fresh[0].key == key:
+                record, request = fresh
+            else:
+                record = self.store.get(*key)
+                request = self._stored_request(record) if record is not None and record.active else None
             if record is None or request is None:
                 continue
             self._start_actor(record, request)

@@ -275,6 +275,15 @@ class Store:
             rows = self._query("SELECT * FROM runs WHERE task_id = ? AND run_id = ?", (task_id, run_id))
         return row_record(rows[0]) if rows else None
 
+    def run_and_latest(self, task_id: str, run_id: str) -> tuple[TaskRecord | None, TaskRecord | None]:
+        """The run ``run_id`` of the task and the task's newest run (either None), in one query (each submit asks)."""
+        rows = self._query(
+            "SELECT * FROM runs WHERE task_id = ? AND (run_id = ? OR seq = (SELECT MAX(seq) FROM runs WHERE task_id = ?)) "
+            "ORDER BY seq DESC", (task_id, run_id, task_id))
+        records = [row_record(row) for row in rows]
+        run = next((record for record in records if record.run_id == run_id), None)
+        return run, (records[0] if records else None)
+
     def get_request(self, task_id: str, run_id: str) -> TaskRequest | None:
         rows = self._query(
             "SELECT request, callback_token FROM runs WHERE task_id = ? AND run_id = ?", (task_id, run_id)
