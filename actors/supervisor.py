@@ -264,9 +264,7 @@ class SupervisorActor(Actor):
         key = message.record.key
         self.running_groups.pop(key, None)
         self.ended.observe(message.record)
-        ref = self.running.pop(key, None)
-        if ref is not None:
-            ref.stop(block=False)
+        self.running.pop(key, None)  # the actor stops by itself after telling us
         self._release(key)
         for event in self.end_waiters.pop(key, []):
             event.set()

@@ -49,7 +49,7 @@ RECORD_RETRY_MAX_SECONDS = 10.0
 
 
 class TaskActor(Actor):
-    """One run of one task. Started by the SupervisorActor, which stops it after :class:`TaskEnded`."""
+    """One run of one task. Started by the SupervisorActor; stops itself once it told it :class:`TaskEnded`."""
 
     def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False,
                  session: SessionFactory = RunSession, holds_claims: bool = True) -> None:
@@ -332,7 +332,12 @@ class TaskActor(Actor):
         """The terminal record is persisted (and its callback queued): free the supervisor's slot."""
         logger.info("task %s run %s ended %s: %s", self.record.task_id, self.record.run_id, self.record.status,
                     self.record.message)
+        self._hand_back()
+
+    def _hand_back(self) -> None:
+        """Tell the supervisor the run ended, and stop: this actor's work is done (its thread ends)."""
         self.services.supervisor.tell(TaskEnded(self.record))
+        self.stop()
 
     def on_handler_failure(self, message: Any) -> None:
         """A bug in a handler must not strand a process: stop it and end the task as failed."""
@@ -365,7 +370,7 @@ class TaskActor(Actor):
                 self.commit(self.record)
         except Exception:
             logger.exception("could not persist the failure of task %s", self.record.task_id)
-        self.services.supervisor.tell(TaskEnded(self.record))
+        self._hand_back()
 
     def describe(self) -> dict[str, Any]:
         return {
