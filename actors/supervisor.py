@@ -347,6 +347,8 @@ class SupervisorActor(Actor):
         """A record as reads show it: live output tails while running (unless ``tails`` is False), the queue
         position while queued."""
         if record.status == "queued":
+            if record.key not in self.queued_groups:  # started (or ended) since it was read: no position
+                return record
             if positions is None:
                 positions = self._queue_positions()
             position = positions.get(record.key)
