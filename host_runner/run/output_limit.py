@@ -6,9 +6,9 @@ on a single reactor timer (not a timer per run: at 5,000 runs those were 10,000 
 ``stat`` calls a second on the reactor thread, which delayed every exit notification and cost the idle runner
 CPU, issue 22). The sweep goes through the runs a slice per tick:
 
-- **Guarantee**: each run's files are looked at least every ``max(CHECK_INTERVAL_SECONDS, runs /
-  MAX_RUNS_PER_SECOND)`` seconds (0.5 s up to 1,000 runs, 2.5 s at 5,000); once one is over the limit,
-  ``on_exceeded`` is called once with :func:`exceeded_message`.
+- **Guarantee**: each run's files are looked at about every ``max(CHECK_INTERVAL_SECONDS, runs /
+  MAX_RUNS_PER_SECOND)`` seconds (0.5 s up to 1,000 runs, 2.5 s at 5,000), a new run first within that time of
+  its start; once one is over the limit, ``on_exceeded`` is called once with :func:`exceeded_message`.
 - What a fast writer adds between two looks (and during the stop's grace period) is cut off again when the run
   has exited (:meth:`OutputWatch.cancel`), so what stays readable is the first ``limit`` bytes either way.
 
@@ -96,13 +96,14 @@ class OutputSweep:
         self.watches: dict[int, OutputWatch] = {}  # by id(), in the order they came
         self.timer: Timer | None = None
         self.todo: list[OutputWatch] = []  # what is left of the current pass (reactor thread only)
-        self.per_tick = 1  # this pass's slice
+        self.added: list[OutputWatch] = []  # added since the current pass began: looked at within it, at its end
         self.ticks_left = 0  # ticks before the next pass may begin (so a pass never comes sooner than interval)
         self.checked = 0  # runs looked at so far (for tests and debugging)
 
     def add(self, watch: OutputWatch) -> None:
         with self.lock:
             self.watches[id(watch)] = watch
+            self.added.append(watch)
             if self.timer is None:
                 self.timer = self.reactor.call_later(self.tick, self._on_tick)
 
@@ -117,14 +118,17 @@ class OutputSweep:
         return len(self.watches)
 
     def _on_tick(self) -> None:  # in the reactor thread: quick, never raises
+        with self.lock:
+            added, self.added = self.added, []
+        self.todo.extend(added)
         if not self.todo and self.ticks_left <= 0:
             with self.lock:
-                self.todo = list(self.watches.values())
-            ticks = max(1, round(self.interval / self.tick))
-            self.per_tick = min(self.max_per_tick, max(1, math.ceil(len(self.todo) / ticks)))
-            self.ticks_left = ticks
+                self.todo, self.added = list(self.watches.values()), []
+            self.ticks_left = max(1, round(self.interval / self.tick))
+        # Spread what is left over the pass's ticks left (runs added meanwhile included), never above the rate.
+        per_tick = min(self.max_per_tick, math.ceil(len(self.todo) / max(1, self.ticks_left)))
         self.ticks_left -= 1
-        batch, self.todo = self.todo[:self.per_tick], self.todo[self.per_tick:]
+        batch, self.todo = self.todo[:per_tick], self.todo[per_tick:]
         for watch in batch:
             if watch.stopped:
                 continue
