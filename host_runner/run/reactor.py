@@ -80,7 +80,12 @@ class Reactor:
         timer = Timer(time.monotonic() + max(0.0, delay), callback)
         with self._lock:
             heapq.heappush(self._timers, (timer.deadline, next(self._counter), timer))
-        self._wake()
+            # Woken only when this timer is now the first: otherwise the loop already sleeps until an earlier
+            # deadline and looks at the heap again then. (Most timers are not first: a task's timeout, its kill
+            # after the grace period; a wake-up each was a pipe write and a thread switch per call, issue 22.)
+            first = self._timers[0][2] is timer
+        if first:
+            self._wake()
         return timer
 
     @property
