@@ -263,7 +263,10 @@ class TaskActor(Actor):
         if self.timeout_timer is not None:
             self.timeout_timer.cancel()
         self.exit_outcome = self.launcher.outcome()
-        self.usage = self.launcher.usage()
+        if self.cancel_message is None and not self.timed_out:
+            # Read for the out-of-memory verdict only, which a stopped run (cancel, timeout, output limit, internal
+            # error) never gets: those skip the cgroup's counter files here (issue 22); its end reads them anyway.
+            self.usage = self.launcher.usage()
         self.launcher.after_exit()
         if self.session.after_exit(self.exit_outcome):
             self.conclude()

@@ -18,6 +18,11 @@ from host_runner.limits.files import (
 )
 
 CFS_PERIOD_US = 100_000
+#: The hierarchy whose ``cgroup.procs`` says which processes a task has, first found of these: every process of a
+#: task is in all of its hierarchies (the wrapper is added to each before it runs anything, children inherit all),
+#: so one list is enough; reading all five cost a cancel five file reads per look (issue 22). ``pids`` first: it
+#: is also the one that bounds a fork bomb.
+MEMBERSHIP_ORDER = ("pids", "freezer", "memory", "cpuacct", "cpu")
 #: How often a kill reads whether the freezer reports FROZEN before killing anyway (a frozen cgroup cannot fork).
 FREEZE_CHECKS = 20
 
@@ -33,8 +38,15 @@ class V1Cgroup:
         for directory in self.directories.values():
             write(directory / "cgroup.procs", str(pid))
 
+    def membership(self) -> Path:
+        """The one directory whose ``cgroup.procs`` lists the task's processes (see :data:`MEMBERSHIP_ORDER`)."""
+        for controller in MEMBERSHIP_ORDER:
+            if controller in self.directories:
+                return self.directories[controller]
+        return next(iter(self.directories.values()))
+
     def pids(self) -> list[int]:
-        return sorted({pid for directory in self.directories.values() for pid in procs(directory)})
+        return sorted(procs(self.membership()))
 
     def signal(self, signum: int) -> None:
         signal_all(self.pids(), signum)
@@ -44,19 +56,19 @@ class V1Cgroup:
         freezer hierarchy, a few rounds of kill; pids.max bounds how many a fork bomb can add meanwhile."""
         freezer = self.directories.get("freezer")
         if freezer is None:
-            kill_rounds(list(self.directories.values()))
+            kill_rounds([self.membership()])
             return
         try:
             write(freezer / "freezer.state", "FROZEN")
         except CgroupError:
-            kill_rounds(list(self.directories.values()))
+            kill_rounds([self.membership()])
             return
         # Look a few times whether every task froze, without sleeping: this runs in an actor's or the reactor's
         # thread. A process that forked meanwhile is caught by the next kill (finish() repeats it until empty).
         for _ in range(FREEZE_CHECKS):
             if read_text_state(freezer) in ("FROZEN", ""):
                 break
-        kill_rounds(list(self.directories.values()), rounds=2)
+        kill_rounds([self.membership()], rounds=2)
         try:
             write(freezer / "freezer.state", "THAWED")
         except CgroupError:

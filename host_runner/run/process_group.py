@@ -176,14 +176,18 @@ def read_exit_status(path: Path) -> ExitStatus | None:
 
 def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
     """The last ``limit`` bytes of a log file as text (undecodable bytes replaced), '' if absent."""
+    # Four system calls (open, fstat, pread, close) rather than a buffered file's ten: every one lets another
+    # thread take the GIL, and a GET of a running task reads two tails (issue 22).
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read(limit).decode("utf-8", errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return ""
+    try:
+        size = os.fstat(fd).st_size
+        start = max(0, size - limit)
+        return os.pread(fd, size - start, start).decode("utf-8", errors="replace")
+    finally:
+        os.close(fd)
 
 
 def signal_name(signum: int) -> str:
