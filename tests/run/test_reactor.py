@@ -1,4 +1,6 @@
-"""The reactor: process exits and timers, called back from its one thread, with a real subprocess."""
+"""The reactor: process exits and timers, called back from its one thread, with a real subprocess. Registering
+costs its thread nothing it need not do (issue 22): a later timer than one pending does not wake it, and a watch
+needs no wake-up at all; every timer still fires at its deadline, in order."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from host_runner.run.reactor import Reactor
 
@@ -75,3 +80,48 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never():
         assert order == ["first", "last"]
     finally:
         reactor.stop()
+
+
+class CountingReactor(Reactor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakes = 0
+
+    def _wake(self) -> None:
+        self.wakes += 1
+        super()._wake()
+
+
+@pytest.fixture
+def reactor() -> Iterator[CountingReactor]:
+    reactor = CountingReactor()
+    reactor.start()
+    yield reactor
+    reactor.stop()
+
+
+def test_a_later_timer_does_not_wake_the_reactor_and_all_fire_in_order(reactor: CountingReactor):
+    fired: list[tuple[str, float]] = []
+    done = threading.Event()
+    start = time.monotonic()
+    reactor.call_later(0.3, lambda: fired.append(("first", time.monotonic() - start)))
+    wakes = reactor.wakes
+    for n in range(100):  # like the timeouts of 100 tasks, all after the pending one
+        reactor.call_later(0.4 + n / 1000, lambda n=n: fired.append((f"later{n}", time.monotonic() - start)))
+    assert reactor.wakes == wakes  # none of them woke the reactor
+    reactor.call_later(0.1, lambda: fired.append(("earlier", time.monotonic() - start)))
+    assert reactor.wakes == wakes + 1  # a new first timer does
+    reactor.call_later(0.6, done.set)
+    assert done.wait(3)
+    assert [name for name, _ in fired] == ["earlier", "first", *[f"later{n}" for n in range(100)]]
+    when = dict(fired)
+    assert 0.1 <= when["earlier"] < 0.25 and 0.3 <= when["first"] < 0.45 and 0.4 <= when["later0"] < 0.55
+
+
+def test_an_exit_watch_needs_no_wake_up(reactor: CountingReactor):
+    wakes = reactor.wakes
+    process = subprocess.Popen(["sleep", "0.1"])
+    exited = threading.Event()
+    reactor.watch_exit(process.pid, exited.set)
+    assert exited.wait(5) and reactor.wakes == wakes
+    process.wait()
