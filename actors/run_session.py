@@ -28,7 +28,10 @@ from host_runner.domain.request import TaskRequest
 from host_runner.domain.limits import CgroupUsage, TaskLimits, format_size
 from host_runner.ops.config import Config
 from host_runner.run.launchers import Launcher
-from host_runner.run.process_group import ExitStatus, RunFiles, signal_name
+from host_runner.executors import executor_named
+from host_runner.modes import mode_of
+from host_runner.run.commands import LaunchError
+from host_runner.run.process_group import ExitStatus, RunFiles, signal_name, start_ticks
 from host_runner.run.reactor import Reactor
 from host_runner.store.sqlite import Store
 from host_runner.workspace.interface import Workspace
@@ -36,7 +39,7 @@ from host_runner.workspace.interface import Workspace
 
 __all__ = [
     "Conclusion", "Phase", "Run", "RunSession", "SessionFactory", "TaskServices", "after_run_work", "describe_exit",
-    "exit_conclusion", "out_of_memory", "parse_utc", "reason_fields",
+    "exit_conclusion", "make_launcher", "out_of_memory", "parse_utc", "reason_fields",
 ]
 
 logger = logging.getLogger(__name__)
@@ -205,6 +208,28 @@ def after_run_work(workspace: Workspace | None, session: RunSession, status: str
         return {**cleanup(), **after_run(), **accounting, **checks()}
 
     return work
+
+
+def make_launcher(record: TaskRecord, request: TaskRequest, services: TaskServices, files: RunFiles,
+                  workspace: Workspace, adopt: bool) -> Launcher:
+    """Blocking (a TaskActor's helper thread): the launcher of a run, its workspace prepared; or, when the run is
+    re-adopted after a restart, one that watches the process it recorded."""
+    config = services.config
+    mode = mode_of(request)
+    if adopt:
+        pid, ticks = record.pid, record.pid_start_ticks
+        # The pid alone is not enough: after a reboot or a long downtime it may name another process.
+        alive = pid is not None and ticks is not None and start_ticks(pid) == ticks
+        return mode.adopted_launcher(config, record, alive, files, services.reactor, services.environment)
+    if mode.runs_executor and record.executor not in config.executors_allowed:
+        # Queued under another HOST_RUNNER_ALLOWED_EXECUTORS, before a restart: the operator's word now counts.
+        raise LaunchError(f"executor {record.executor!r} is not allowed on this runner any more "
+                          f"(HOST_RUNNER_ALLOWED_EXECUTORS: {','.join(config.executors_allowed)})")
+    files.create()
+    cwd = workspace.prepare()
+    # A sandbox names its own image and command: HOST_RUNNER_EXECUTOR does not apply to it.
+    starter = executor_named(record.executor) if mode.runs_executor else mode
+    return starter.launcher(config, request, cwd, files, services.reactor, services.environment)
 
 
 def exit_conclusion(task: Any, outcome: ExitStatus | None) -> Conclusion:

@@ -22,20 +22,19 @@ from actors.lock_verdict import cleaned_up, lock_check_work
 from actors.messages import Cancel, ClaimsFreed, TaskEnded
 from actors.preparing import STARTING_STOP_WAIT_SECONDS, with_marker, without_marker
 from actors.run_session import (Phase, RunSession, SessionFactory, TaskServices, after_run_work,
-                                describe_exit, exit_conclusion, parse_utc, reason_fields)
+                                describe_exit, exit_conclusion, make_launcher, parse_utc, reason_fields)
 from actors.task_messages import (CleanedUp, Exited, KillNow, OutputExceeded, RetryRecord, Started, TimedOut,
                                   tell_output_exceeded)
 from host_runner.domain.errors import StoreUnavailable
 from host_runner.domain.limits import CgroupUsage
 from host_runner.domain.record import TaskRecord, utc_now
 from host_runner.domain.request import TaskRequest
-from host_runner.executors import executor_named
 from host_runner.modes import mode_of
 from host_runner.ops.runner_log import bind_log_context
 from host_runner.run.commands import LaunchError
 from host_runner.run.launchers import Launcher
 from host_runner.run.output_limit import OutputWatch
-from host_runner.run.process_group import ExitStatus, RunFiles, read_tail, start_ticks
+from host_runner.run.process_group import ExitStatus, RunFiles, read_tail
 from host_runner.run.reactor import Timer
 from host_runner.workspace.interface import Workspace, WorkspaceError
 
@@ -50,6 +49,11 @@ RECORD_RETRY_MAX_SECONDS = 10.0
 
 class TaskActor(Actor):
     """One run of one task. Started by the SupervisorActor; stops itself once it told it :class:`TaskEnded`."""
+
+    #: Daemon threads: Python keeps a lock per live non-daemon thread and walks them all at each thread start,
+    #: which with thousands of running tasks made starting one cost more the more were running. The runner stops
+    #: its actors itself (worker_exit); the interpreter's exit must not wait for them anyway.
+    use_daemon_thread = True
 
     def __init__(self, record: TaskRecord, request: TaskRequest, services: TaskServices, *, adopt: bool = False,
                  session: SessionFactory = RunSession, holds_claims: bool = True) -> None:
@@ -117,7 +121,7 @@ class TaskActor(Actor):
         workspace: Workspace | None = None
         try:
             workspace = self._workspace()
-            launcher = self._make_launcher(workspace)
+            launcher = make_launcher(self.record, self.request, self.services, self.files, workspace, self.adopt)
             if self.abandoned.is_set():  # the runner stopped meanwhile: start nothing it could not watch
                 raise LaunchError("not started: the runner stopped while preparing the run")
             return Started(workspace, launcher, launcher.start(), None)
@@ -128,26 +132,6 @@ class TaskActor(Actor):
         return mode_of(self.request).workspace(self.request, self.files,
                                                cleanup_worktree=self.services.config.cleanup_worktree,
                                                prepared=self.record.extra)
-
-    def _make_launcher(self, workspace: Workspace) -> Launcher:
-        config = self.services.config
-        mode = mode_of(self.request)
-        if self.adopt:
-            pid, ticks = self.record.pid, self.record.pid_start_ticks
-            # The pid alone is not enough: after a reboot or a long downtime it may name another process.
-            alive = pid is not None and ticks is not None and start_ticks(pid) == ticks
-            return mode.adopted_launcher(config, self.record, alive, self.files, self.services.reactor,
-                                         self.services.environment)
-        if mode.runs_executor and self.record.executor not in config.executors_allowed:
-            # Queued under another HOST_RUNNER_ALLOWED_EXECUTORS, before a restart: the operator's word now counts.
-            raise LaunchError(f"executor {self.record.executor!r} is not allowed on this runner any more "
-                              f"(HOST_RUNNER_ALLOWED_EXECUTORS: {','.join(config.executors_allowed)})")
-        self.files.create()
-        cwd = workspace.prepare()
-        # A sandbox names its own image and command: HOST_RUNNER_EXECUTOR does not apply to it.
-        starter = executor_named(self.record.executor) if mode.runs_executor else mode
-        return starter.launcher(config, self.request, cwd, self.files, self.services.reactor,
-                                self.services.environment)
 
     @handles(Started)
     def _on_started(self, message: Started) -> None:
