@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -73,7 +72,8 @@ class CancelTask:
 @dataclass(frozen=True)
 class CancelResult:
     record: TaskRecord | None
-    ended: threading.Event | None  # set when the task is terminal; None if it already is
+    #: The run's final record (as a read of the task shows it) once it is terminal; None if it already is.
+    ended: Future[TaskRecord] | None
 
 
 @dataclass(frozen=True)

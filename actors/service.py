@@ -218,8 +218,10 @@ class RunnerService:
             raise NotFound(f"no task {task_id}")
         record = result.record
         if result.ended is not None:
-            result.ended.wait(self.config.kill_grace_seconds + 10)
-            record = self._ask(GetTask(task_id)) or record
+            try:
+                return result.ended.result(timeout=self.config.kill_grace_seconds + 10)
+            except FutureTimeout:  # still ending (a slow cleanup): its record as it is now
+                record = self._ask(GetTask(task_id)) or record
         return record
 
     def message(self, task_id: str, text: str) -> AgentMessageSent:

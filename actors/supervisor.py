@@ -85,7 +85,8 @@ class SupervisorActor(Actor):
         self.queued_groups: dict[Key, str | None] = {}
         self.running: dict[Key, pykka.ActorRef[TaskActor]] = {}
         self.running_groups: dict[Key, str] = {}  # the group of each running agent task
-        self.end_waiters: dict[Key, list[threading.Event]] = {}
+        self.end_waiters: dict[Key, list[threading.Event]] = {}  # a shutdown's, one per run still ending
+        self.cancel_waiters: dict[Key, list[Future[TaskRecord]]] = {}  # a cancel's, answered with the final record
         self.reserved: set[Key] = set()  # runs holding claims in the registry (most hold none: no Release to send)
         self.accepting = True
         self.ended = EndedRuns()  # durations and cgroup figures of the runs ended since start
@@ -268,6 +269,10 @@ class SupervisorActor(Actor):
         self._release(key)
         for event in self.end_waiters.pop(key, []):
             event.set()
+        if waiters := self.cancel_waiters.pop(key, None):
+            shown = self._shown(message.record)  # what the cancel answers: no second round trip to read it
+            for waiter in waiters:
+                waiter.set_result(shown)
         self._admit()
 
     @handles(PrepareShutdown, asked=True)
@@ -309,9 +314,9 @@ class SupervisorActor(Actor):
             logger.error("task %s is %s but has no actor", record.task_id, record.status, extra=task_fields(record))
             return CancelResult(record, None)
         ref.tell(Cancel(message.message, message.reason))
-        event = threading.Event()
-        self.end_waiters.setdefault(key, []).append(event)
-        return CancelResult(record, event)
+        ended: Future[TaskRecord] = Future()
+        self.cancel_waiters.setdefault(key, []).append(ended)
+        return CancelResult(record, ended)
 
     # --- agent input -----------------------------------------------------------------------------------------
     @handles(SendToAgent, asked=True)
