@@ -247,9 +247,10 @@ class TaskActor(Actor):
         if self.timeout_timer is not None:
             self.timeout_timer.cancel()
         self.exit_outcome = self.launcher.outcome()
-        if self.cancel_message is None and not self.timed_out:
-            # Read for the out-of-memory verdict only, which a stopped run (cancel, timeout, output limit, internal
-            # error) never gets: those skip the cgroup's counter files here (issue 22); its end reads them anyway.
+        if self.cancel_message is None and not self.timed_out and (self.exit_outcome is None or
+                                                                   self.exit_outcome.exit_code != 0):
+            # Read for the out-of-memory verdict only, which neither a run that succeeded nor a stopped one (cancel,
+            # timeout, output limit, internal error) gets: they skip the counter files here; their end reads them.
             self.usage = self.launcher.usage()
         self.launcher.after_exit()
         if self.session.after_exit(self.exit_outcome):

@@ -1,4 +1,4 @@
-"""cgroup v1: one directory per task in each hierarchy (pids, memory, cpu, cpuacct, freezer), the fallback where
+"""cgroup v1: one directory per task in each hierarchy (pids, memory, cpuacct, freezer; cpu with a CPU limit), the fallback where
 the controllers are not in the unified hierarchy (many CI hosts, older distributions).
 
 Layout, in each hierarchy: ``<root>/host-runner-<instance id>/task-<hash of task and run id>``, where ``<root>``
@@ -133,7 +133,10 @@ class V1Tree:
         return set(self.parents)
 
     def create(self, name: str, limits: TaskLimits) -> V1Cgroup:
-        cgroup = V1Cgroup(name, {controller: parent / name for controller, parent in self.parents.items()})
+        # The cpu hierarchy only enforces a CPU limit (cpuacct counts): without one, a task is not made a cgroup
+        # there (each hierarchy is a mkdir, a move and an rmdir per task, kernel work that costs the runner CPU).
+        cgroup = V1Cgroup(name, {controller: parent / name for controller, parent in self.parents.items()
+                                 if controller != "cpu" or limits.cpus})
         try:
             for directory in cgroup.directories.values():
                 make_directory(directory)

@@ -117,6 +117,28 @@ def test_a_task_runs_with_the_lower_limits_it_asked_for(make_runner):
     assert refused.json["detail"] == "limits.cpus: must be at most 1.5 (HOST_RUNNER_TASK_CPUS)"
 
 
+def test_only_a_task_with_a_cpu_limit_gets_a_cgroup_in_the_cpu_hierarchy(make_runner):
+    """The cpu hierarchy only enforces the quota: a task without one is not moved there (one mkdir, move and rmdir
+    fewer per task, issue 22); cpuacct still counts its CPU time."""
+    require_v1("cpu", "cpuacct")
+    runner = shell_runner(make_runner, "sleep 30")  # no HOST_RUNNER_TASK_CPUS: a task has no CPU limit of its own
+    tree = runner.system.config.cgroup_tree
+    assert runner.submit(task_id="limited", limits={"cpus": 0.5}).status_code == 202
+    assert runner.submit(task_id="free").status_code == 202
+    runner.wait_status("limited", "running")
+    runner.wait_status("free", "running")
+    limited = cgroup_directories(tree, "limited", cpu_limit=True)
+    cpu = next(directory for directory in limited if "/cpu/" in str(directory))
+    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    free = cgroup_directories(tree, "free", cpu_limit=True)
+    assert [directory.exists() for directory in free] == [not ("/cpu/" in str(d)) for d in free]
+    for task_id in ("limited", "free"):
+        runner.cancel(task_id)
+        record = runner.wait_status(task_id, "canceled")
+        assert record["cpu_seconds"] is not None
+    assert not any(directory.exists() for directory in limited + free)
+
+
 def test_the_orphan_sweep_at_start_kills_and_removes_task_cgroups_no_task_owns(make_runner, tmp_path):
     runner = shell_runner(make_runner, "exit 0")
     tree = runner.system.config.cgroup_tree

@@ -46,12 +46,14 @@ def v2_mount() -> Path:
     return mounts.unified
 
 
-def cgroup_directories(config_cgroup_tree: object, task_id: str, run_id: str = "run-1") -> list[Path]:
-    """The directories of a run's cgroup (every v1 hierarchy, or the one v2 directory), existing or not."""
+def cgroup_directories(config_cgroup_tree: object, task_id: str, run_id: str = "run-1", *,
+                       cpu_limit: bool = False) -> list[Path]:
+    """The directories of a run's cgroup (every v1 hierarchy it uses: the cpu one only with a CPU limit; or the one
+    v2 directory), existing or not."""
     name = cgroup_name(task_id, run_id)
     parents = getattr(config_cgroup_tree, "parents", None)
     if parents is not None:
-        return [parent / name for parent in parents.values()]
+        return [parent / name for controller, parent in parents.items() if controller != "cpu" or cpu_limit]
     return [getattr(config_cgroup_tree, "parent") / name]
 
 
