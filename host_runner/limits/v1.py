@@ -1,5 +1,5 @@
-"""cgroup v1: one directory per task in each hierarchy (pids, memory, cpuacct, freezer; cpu with a CPU limit), the fallback where
-the controllers are not in the unified hierarchy (many CI hosts, older distributions).
+"""cgroup v1: one directory per task in each hierarchy (pids, memory, cpuacct, freezer; cpu with a CPU limit), the
+fallback where the controllers are not in the unified hierarchy (many CI hosts, older distributions).
 
 Layout, in each hierarchy: ``<root>/host-runner-<instance id>/task-<hash of task and run id>``, where ``<root>``
 is HOST_RUNNER_CGROUP_ROOT or the runner's own cgroup in that hierarchy (so that a task's memory still counts
