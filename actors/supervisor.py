@@ -50,7 +50,7 @@ from actors.run_session import RunSession, SessionFactory, TaskServices
 from actors.transcript_session import TranscriptSession
 from actors.task import TaskActor
 from actors.submit_fields import initial_fields
-from actors.task_views import group_field, queue_positions, with_live_tails
+from actors.task_views import group_field, position_of_last, queue_positions, with_live_tails
 from host_runner.domain.claims import Admission
 from host_runner.domain.errors import Conflict, QueueFull, ShuttingDown
 from host_runner.domain.errors import ValidationError
@@ -204,7 +204,10 @@ class SupervisorActor(Actor):
         logger.info("task %s run %s submitted (%s, executor %s%s)", request.task_id, request.run_id,
                     request.execution_mode, record.executor, shown, extra=task_fields(record))
         self._admit(fresh=(record, request))
-        return SubmitResult(self._present(record), created=True)
+        if key in self.queued_groups:  # still queued, so last in the queue (admission keeps the order)
+            record = replace(record, extra={**record.extra, **position_of_last(
+                len(self.queue), self.queued_groups, self.queued_groups[key])})
+        return SubmitResult(record, created=True)
 
     def _group(self, request: TaskRequest) -> str | None:
         """The group queue a task belongs to: agent tasks only (the other executors have no groups)."""

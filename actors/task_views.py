@@ -28,6 +28,15 @@ def queue_positions(queue: Iterable[Key], groups: Mapping[Key, str | None]) -> d
     return positions
 
 
+def position_of_last(queue_length: int, groups: Mapping[Key, str | None], group: str | None) -> dict[str, int]:
+    """What :func:`queue_positions` gives the last queued task (one just submitted), without walking the queue:
+    submitting a long queue would otherwise cost a walk of the queue per submit."""
+    position = {"queue_position": queue_length}
+    if group is not None:
+        position["group_queue_position"] = sum(1 for other in groups.values() if other == group)
+    return position
+
+
 def with_live_tails(record: TaskRecord, runs_dir: Path) -> TaskRecord:
     """While a task runs its output is only on disk: show the current tails."""
     if record.status != "running" or not record.log_dir:
@@ -40,4 +49,4 @@ def group_field(group: str | None) -> dict[str, str]:
     return {"group": group} if group is not None else {}
 
 
-__all__ = ["group_field", "queue_positions", "with_live_tails"]
+__all__ = ["group_field", "position_of_last", "queue_positions", "with_live_tails"]
