@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from actors.base import Actor, handles
-from actors.helper_threads import WorkerThreads
 from actors.messages import CallbackQueued
 from host_runner.delivery.http import Sender, attempt, receiver_of
 from host_runner.delivery.retry import Outcome, backoff_delay
@@ -88,7 +88,7 @@ class CallbackActor(Actor):
         self.turns: deque[str] = deque()  # receivers with ready runs, in round-robin order
         self.free_workers = config.callback_workers
         self.per_receiver = max(1, config.callback_workers // 2)
-        self.pool = WorkerThreads(config.callback_workers, "callback")
+        self.pool = ThreadPoolExecutor(max_workers=config.callback_workers, thread_name_prefix="callback")
         self.senders = threading.local()  # each worker thread's Sender (its kept connections)
         self.stats = CallbackStats()
 
@@ -108,7 +108,7 @@ class CallbackActor(Actor):
     def on_stop(self) -> None:
         # Sends under way finish in their threads; their outcome is not recorded, so those events are still
         # pending in the outbox and are sent again (same event id) by the next start.
-        self.pool.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     # --- new events ------------------------------------------------------------------------------------------
     @handles(CallbackQueued)
@@ -186,7 +186,7 @@ class CallbackActor(Actor):
         lane.in_flight += 1
         self.free_workers -= 1
         delivery = Delivery(event.event_id, url, token, body, queue.attempts + 1)
-        self.pool.run(lambda: self._attempt(run, delivery))
+        self.pool.submit(self._attempt, run, delivery)
 
     def _attempt(self, run: Run, delivery: Delivery) -> None:
         """Worker thread: one HTTP attempt, reported back to the actor."""

@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 
-__all__ = ["IDLE_SECONDS", "HelperThreads", "WorkerThreads", "helper_threads"]
+__all__ = ["IDLE_SECONDS", "HelperThreads", "helper_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,40 +62,6 @@ class HelperThreads:
     def idle(self) -> int:
         with self._lock:
             return self._idle
-
-
-class WorkerThreads:
-    """A fixed number of threads taking jobs in order, for an actor that bounds its own jobs in flight (the
-    CallbackActor's sends: each thread keeps its connections, so the same few threads serve every receiver).
-    Lighter than a ``ThreadPoolExecutor``: no future per job, a C queue."""
-
-    def __init__(self, count: int, name: str) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._closed = False
-        self._threads = [threading.Thread(target=self._serve, name=f"{name}-{index}", daemon=True)
-                         for index in range(count)]
-        for thread in self._threads:
-            thread.start()
-
-    def run(self, job: Callable[[], None]) -> None:
-        """Queue ``job``; a thread runs it once free. What it raises is logged."""
-        self._jobs.put(job)
-
-    def close(self) -> None:
-        """Jobs not started yet are dropped; those running finish in their threads, which then end."""
-        self._closed = True
-        for _ in self._threads:
-            self._jobs.put(None)
-
-    def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            if self._closed:
-                continue
-            try:
-                job()
-            except Exception:
-                logger.exception("a worker thread's job failed")
-            del job
 
 
 #: The process's helper threads, shared by every actor.

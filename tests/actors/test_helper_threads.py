@@ -4,7 +4,6 @@ slow job never delays another), and idle threads end."""
 from __future__ import annotations
 
 import threading
-import time
 
 from actors.helper_threads import HelperThreads
 from support.waiting import wait_for
@@ -46,31 +45,3 @@ def test_idle_threads_end_and_a_failing_job_keeps_its_thread():
     done = threading.Event()
     helpers.run(done.set)  # a job after they ended starts a thread again
     assert done.wait(5)
-
-
-def test_worker_threads_run_jobs_on_their_own_threads_and_drop_queued_ones_when_closed():
-    from actors.helper_threads import WorkerThreads
-
-    workers = WorkerThreads(2, "test")
-    gate = threading.Event()
-    ran: list[str] = []
-    started = [threading.Event(), threading.Event()]
-    for index in range(2):  # both threads busy
-        workers.run(lambda index=index: (started[index].set(), gate.wait(5), ran.append(f"busy{index}")))
-    assert all(event.wait(5) for event in started)
-    workers.run(lambda: 1 / 0)  # logged, the thread serves on
-    idents: set[int] = set()
-    done = threading.Event()
-    workers.run(lambda: (idents.add(threading.get_ident()), done.set()))
-    gate.set()
-    assert done.wait(5) and len(idents) == 1
-    gate.clear()
-    blocked = threading.Event()
-    workers.run(lambda: (blocked.set(), gate.wait(5)))
-    workers.run(lambda: (blocked.set(), gate.wait(5)))
-    workers.run(lambda: ran.append("dropped"))  # queued behind two busy threads
-    wait_for(lambda: blocked.is_set(), timeout=5)
-    workers.close()
-    gate.set()
-    time.sleep(0.2)
-    assert "dropped" not in ran and sorted(ran) == ["busy0", "busy1"]
