@@ -11,28 +11,13 @@ import pytest
 
 from host_runner.run.output_limit import OutputSweep, OutputWatch, sweep_of
 from host_runner.run.process_group import RunFiles
-from host_runner.run.reactor import Reactor, Timer
+from support.reactors import CountingReactor, running_reactor
 from support.waiting import wait_for
-
-
-class CountingReactor(Reactor):
-    """A reactor that counts the timers set on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.timers_set = 0
-
-    def call_later(self, delay: float, callback: object) -> Timer:
-        self.timers_set += 1
-        return super().call_later(delay, callback)  # type: ignore[arg-type]
-
 
 @pytest.fixture
 def reactor() -> Iterator[CountingReactor]:
-    reactor = CountingReactor()
-    reactor.start()
-    yield reactor
-    reactor.stop()
+    yield from running_reactor()
+
 
 
 def run_files(tmp_path: Path, name: str, size: int = 0) -> RunFiles:

@@ -13,6 +13,12 @@ from collections.abc import Iterator
 import pytest
 
 from host_runner.run.reactor import Reactor
+from support.reactors import CountingReactor, running_reactor
+
+@pytest.fixture
+def reactor() -> Iterator[CountingReactor]:
+    yield from running_reactor()
+
 
 
 def open_fds() -> int:
@@ -80,24 +86,6 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never():
         assert order == ["first", "last"]
     finally:
         reactor.stop()
-
-
-class CountingReactor(Reactor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.wakes = 0
-
-    def _wake(self) -> None:
-        self.wakes += 1
-        super()._wake()
-
-
-@pytest.fixture
-def reactor() -> Iterator[CountingReactor]:
-    reactor = CountingReactor()
-    reactor.start()
-    yield reactor
-    reactor.stop()
 
 
 def test_a_later_timer_does_not_wake_the_reactor_and_all_fire_in_order(reactor: CountingReactor):
