@@ -38,15 +38,17 @@ class V1Cgroup:
         for directory in self.directories.values():
             write(directory / "cgroup.procs", str(pid))
 
-    def membership(self) -> Path:
-        """The one directory whose ``cgroup.procs`` lists the task's processes (see :data:`MEMBERSHIP_ORDER`)."""
+    def membership(self) -> Path | None:
+        """The one directory whose ``cgroup.procs`` lists the task's processes (see :data:`MEMBERSHIP_ORDER`);
+        None when the cgroup has no directory left (removed as it was found)."""
         for controller in MEMBERSHIP_ORDER:
             if controller in self.directories:
                 return self.directories[controller]
-        return next(iter(self.directories.values()))
+        return next(iter(self.directories.values()), None)
 
     def pids(self) -> list[int]:
-        return sorted(procs(self.membership()))
+        membership = self.membership()
+        return sorted(procs(membership)) if membership is not None else []
 
     def signal(self, signum: int) -> None:
         signal_all(self.pids(), signum)
@@ -54,21 +56,23 @@ class V1Cgroup:
     def kill(self) -> None:
         """Freeze (no process can fork any more), SIGKILL everything, thaw (the kills take effect). Without a
         freezer hierarchy, a few rounds of kill; pids.max bounds how many a fork bomb can add meanwhile."""
-        freezer = self.directories.get("freezer")
+        freezer, membership = self.directories.get("freezer"), self.membership()
+        if membership is None:
+            return  # nothing left to kill
         if freezer is None:
-            kill_rounds([self.membership()])
+            kill_rounds([membership])
             return
         try:
             write(freezer / "freezer.state", "FROZEN")
         except CgroupError:
-            kill_rounds([self.membership()])
+            kill_rounds([membership])
             return
         # Look a few times whether every task froze, without sleeping: this runs in an actor's or the reactor's
         # thread. A process that forked meanwhile is caught by the next kill (finish() repeats it until empty).
         for _ in range(FREEZE_CHECKS):
             if read_text_state(freezer) in ("FROZEN", ""):
                 break
-        kill_rounds([self.membership()], rounds=2)
+        kill_rounds([membership], rounds=2)
         try:
             write(freezer / "freezer.state", "THAWED")
         except CgroupError:
