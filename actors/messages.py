@@ -78,8 +78,8 @@ class CancelResult:
 
 @dataclass(frozen=True)
 class PrepareShutdown:
-    """ask → list of threading.Event, one per task still ending. Stops admitting and accepting work; with
-    ``cancel``, cancels every active task (queued ones end at once)."""
+    """ask → list of futures, one per task still ending (each set to its final record when it has). Stops
+    admitting and accepting work; with ``cancel``, cancels every active task (queued ones end at once)."""
 
     cancel: bool
     message: str = "canceled: the runner is shutting down"

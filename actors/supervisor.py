@@ -13,7 +13,6 @@ from what their wrapper recorded) before any new submission is handled.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future
@@ -85,8 +84,8 @@ class SupervisorActor(Actor):
         self.queued_groups: dict[Key, str | None] = {}
         self.running: dict[Key, pykka.ActorRef[TaskActor]] = {}
         self.running_groups: dict[Key, str] = {}  # the group of each running agent task
-        self.end_waiters: dict[Key, list[threading.Event]] = {}  # a shutdown's, one per run still ending
-        self.cancel_waiters: dict[Key, list[Future[TaskRecord]]] = {}  # a cancel's, answered with the final record
+        # A cancel's and a shutdown's: set to the run's final record (as a read shows it) when it ends.
+        self.end_waiters: dict[Key, list[Future[TaskRecord]]] = {}
         self.reserved: set[Key] = set()  # runs holding claims in the registry (most hold none: no Release to send)
         self.accepting = True
         self.ended = EndedRuns()  # durations and cgroup figures of the runs ended since start
@@ -270,29 +269,28 @@ class SupervisorActor(Actor):
         self.ended.observe(message.record)
         self.running.pop(key, None)  # the actor stops by itself after telling us
         self._release(key)
-        for event in self.end_waiters.pop(key, []):
-            event.set()
-        if waiters := self.cancel_waiters.pop(key, None):
-            shown = self._shown(message.record)  # what the cancel answers: no second round trip to read it
+        if waiters := self.end_waiters.pop(key, None):
+            shown = self._shown(message.record)  # what a cancel answers: no second round trip to read it
             for waiter in waiters:
                 waiter.set_result(shown)
         self._admit()
 
     @handles(PrepareShutdown, asked=True)
-    def on_prepare_shutdown(self, message: PrepareShutdown) -> list[threading.Event]:
-        """Stop taking work; with ``cancel``, end every active task (the events are set as they end)."""
+    def on_prepare_shutdown(self, message: PrepareShutdown) -> list[Future[TaskRecord]]:
+        """Stop taking work; with ``cancel``, end every active task (the futures are set as they end)."""
         self.accepting = False
         if not message.cancel:
             return []
         for key in list(self.queue):
             self.on_cancel_task(CancelTask(key[0], message.message, "shutdown"))
-        events = []
-        for key, ref in self.running.items():
-            ref.tell(Cancel(message.message, "shutdown"))
-            event = threading.Event()
-            self.end_waiters.setdefault(key, []).append(event)
-            events.append(event)
-        return events
+        return [self._cancel_running(key, ref, message.message, "shutdown") for key, ref in self.running.items()]
+
+    def _cancel_running(self, key: Key, ref: pykka.ActorRef[TaskActor], text: str, reason: str) -> Future[TaskRecord]:
+        """Tell a running task to stop; the returned future is set to its final record when it has ended."""
+        ref.tell(Cancel(text, reason))
+        ended: Future[TaskRecord] = Future()
+        self.end_waiters.setdefault(key, []).append(ended)
+        return ended
 
     # --- cancel ----------------------------------------------------------------------------------------------
     @handles(CancelTask, asked=True)
@@ -316,10 +314,7 @@ class SupervisorActor(Actor):
         if ref is None:  # persisted as active but owned by nobody: cannot happen after recovery
             logger.error("task %s is %s but has no actor", record.task_id, record.status, extra=task_fields(record))
             return CancelResult(record, None)
-        ref.tell(Cancel(message.message, message.reason))
-        ended: Future[TaskRecord] = Future()
-        self.cancel_waiters.setdefault(key, []).append(ended)
-        return CancelResult(record, ended)
+        return CancelResult(record, self._cancel_running(key, ref, message.message, message.reason))
 
     # --- agent input -----------------------------------------------------------------------------------------
     @handles(SendToAgent, asked=True)

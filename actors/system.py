@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import wait as wait_for_futures
 import pykka
 
 from actors.callback_sender import CallbackActor
@@ -93,8 +94,8 @@ class ActorSystem:
             except (pykka.Timeout, pykka.ActorDeadError):
                 logger.error("the supervisor did not prepare for shutdown in time")
                 ending = []
-            for event in ending:  # canceled runs end; what is left of the deadline is for the actors
-                event.wait(max(0.0, deadline - TASK_STOP_SECONDS - 5 - time.monotonic()))
+            # Canceled runs end; what is left of the deadline is for the actors.
+            wait_for_futures(ending, timeout=max(0.0, deadline - TASK_STOP_SECONDS - 5 - time.monotonic()))
         stopped = True
         for ref in (self.retention, self.supervisor, self.callbacks, self.registry):
             if ref is not None and ref.is_alive():
