@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
-import certifi
 import requests
+import requests.certs
 import urllib3.exceptions
 import urllib3.util
 
@@ -283,10 +283,10 @@ def _dropped(sock: socket.socket) -> bool:
 
 @functools.lru_cache(maxsize=16)
 def tls_context(verify: bool | str) -> ssl.SSLContext:
-    """The TLS settings for ``verify`` as requests reads it: True for certifi's CA bundle (requests' default),
+    """The TLS settings for ``verify`` as requests reads it: True for requests' own CA bundle (certifi's),
     or the path of a CA bundle file or directory (``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``)."""
     if verify is True:
-        return ssl.create_default_context(cafile=certifi.where())
+        return ssl.create_default_context(cafile=requests.certs.where())
     if isinstance(verify, str) and os.path.isdir(verify):
         return ssl.create_default_context(capath=verify)
     return ssl.create_default_context(cafile=str(verify))
