@@ -90,17 +90,18 @@ class EventStream(HeldResponse):
         next_keepalive = time.monotonic() + self.keepalive
         while not self.stopping():
             latest = self.log.latest
-            if latest - max(checked, connected_at) > self.max_behind:
-                yield control_event("overflow", {
-                    "after": self.position, "latest": latest,
-                    "message": f"more than {self.max_behind} events behind: reconnect with Last-Event-ID "
-                               f"{self.position} to go on",
-                })
+            if (overflow := self._overflow(checked, connected_at)) is not None:
+                yield overflow
                 return
             page = self.log.after(checked, self.wanted, PAGE)
             for event in page:
                 yield format_event(event)
                 self.position = checked = event.id
+                # Looked at after each event too: a write waits for the client, and a page read at once may
+                # hold events committed after ``latest`` was read; behind is behind whatever page it is in.
+                if (overflow := self._overflow(checked, connected_at)) is not None:
+                    yield overflow
+                    return
             if len(page) == PAGE:
                 continue  # more to read at once
             checked = max(checked, latest)  # nothing else selected up to the newest id seen before reading
@@ -115,6 +116,19 @@ class EventStream(HeldResponse):
                 next_keepalive = now + self.keepalive
                 continue
             self.log.wait(checked, min(WAIT_SLICE_SECONDS, next_keepalive - now))
+
+
+    def _overflow(self, checked: int, connected_at: int) -> bytes | None:
+        """The overflow event when the client is more than ``max_behind`` events behind those committed since it
+        connected, else None."""
+        latest = self.log.latest
+        if latest - max(checked, connected_at) <= self.max_behind:
+            return None
+        return control_event("overflow", {
+            "after": self.position, "latest": latest,
+            "message": f"more than {self.max_behind} events behind: reconnect with Last-Event-ID {self.position} "
+                       "to go on",
+        })
 
 
 class EventsResource:

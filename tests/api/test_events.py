@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 import actors.retention
 from api.event_stream import EventStream
-from host_runner.store.event_log import EventFilter
+from host_runner.store.event_log import EventFilter, StreamEvent
 from support.paths import FAKE_BIN
 from support.receivers import CallbackReceiver
 from support.runner import Runner, callbacks_settled
@@ -119,4 +120,39 @@ def test_events_removed_by_retention_are_reported_as_a_reset(make_runner, monkey
     reset = next(chunks).decode()
     assert reset.startswith("event: reset\ndata: ") and '"after":0' in reset
     assert next(chunks).decode().startswith("id: ")
+    stream.close()
+
+
+class BurstLog:
+    """An event log in which 30 events are committed between a stream's look at ``latest`` and its read of the
+    page: the page then holds them all (what a busy runner can do within a moment)."""
+
+    def __init__(self) -> None:
+        self.latest = 0
+
+    def floor(self) -> int:
+        return 0
+
+    def after(self, after: int, wanted: EventFilter, limit: int) -> list[StreamEvent]:
+        if self.latest == 0:
+            self.latest = 30
+        return [StreamEvent(n, "status", "t", "1", "running", "2026-12-02T00:00:00.000000Z", "{}")
+                for n in range(after + 1, self.latest + 1)][:limit]
+
+    def wait(self, after: int, timeout: float) -> bool:
+        return False
+
+
+def test_a_client_behind_within_one_page_gets_overflow(runner):
+    """Behind is behind whatever page the events came in: a page read at once is not delivered whole to a client
+    that fell more than HOST_RUNNER_STREAM_MAX_BEHIND events behind while it was read."""
+    config = replace(runner.config, stream_max_behind=10)
+    log: Any = BurstLog()
+    stream = EventStream(log, 0, EventFilter(), config, gone=lambda: False, stopping=lambda: False,
+                         release=lambda: None)
+    chunks = iter(stream)
+    assert next(chunks) == b": connected\n\n"
+    assert next(chunks).startswith(b"id: 1\n")
+    overflow = next(chunks).decode()
+    assert overflow.startswith("event: overflow\n") and '"after":1' in overflow
     stream.close()
